@@ -1,0 +1,100 @@
+"""Applying a batch of stream entries: decode, dead-letter what is invalid, apply the rest.
+
+Used by the FastStream consumer, by the reclaimer of abandoned entries and by the benchmark's
+raw ceiling, so that all of them apply events the same way. Applying is idempotent (see
+``lua/apply.lua``), so an entry may be applied again after a crash; acking is the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from . import keys
+from .apply import group_by_band
+from .events import Event, InvalidEvent, decode_event
+from .scripts import Scripts
+
+DATA_FIELD = b"__data__"
+#: What FastStream's binary message format starts with (its publish writes it to ``__data__``).
+_FASTSTREAM_MAGIC = b"\x89BIN\x0d\x0a\x1a\x0a"
+
+
+def event_bytes(fields: Mapping[bytes, bytes]) -> bytes:
+    """The event JSON of one stream entry: ``__data__`` as written by XADD or by FastStream."""
+    raw = fields.get(DATA_FIELD)
+    if raw is None:
+        raise InvalidEvent("the entry has no __data__ field")
+    if raw.startswith(_FASTSTREAM_MAGIC):
+        from faststream.redis.parser.binary import BinaryMessageFormatV1
+
+        raw, _ = BinaryMessageFormatV1.parse(raw)
+    return raw
+
+
+@dataclass
+class Outcome:
+    """What became of a batch: entries applied, dead-lettered, and failed (to retry)."""
+
+    applied: list[str] = field(default_factory=list)
+    dead: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[str]:
+        """The entries that may be acked."""
+        return self.applied + self.dead
+
+
+async def active_generations(redis: Redis) -> list[int]:
+    """The projection generations events go to: the current one, and the next while a rebuild runs."""
+    current, following = await redis.hmget(keys.GENERATION, ["current", "next"])
+    generations = [int(current or keys.FIRST_GENERATION)]
+    if following:
+        generations.append(int(following))
+    return generations
+
+
+async def apply_entries(
+    scripts: Scripts,
+    entries: Iterable[tuple[str, Mapping[bytes, bytes]]],
+    generations: list[int] | None = None,
+) -> Outcome:
+    """Apply stream entries ``(id, fields)``: each band's events in one atomic script call per
+    generation (by default the active ones, read after the entries were)."""
+    outcome = Outcome()
+    events: list[tuple[str, Event]] = []
+    for entry_id, fields in entries:
+        raw = fields.get(DATA_FIELD, b"")
+        try:
+            events.append((entry_id, decode_event(event_bytes(fields))))
+        except InvalidEvent as exc:
+            await scripts.dead_letter(entry_id, str(exc), raw, deliveries=1)
+            outcome.dead.append(entry_id)
+    if not events:
+        return outcome
+    batches = group_by_band(events)
+    redis: Redis = scripts.redis
+    if generations is None:
+        generations = await active_generations(redis)
+    calls = [(band, generation) for band in batches for generation in generations]
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.sadd(keys.BANDS, *batches)
+        for band, generation in calls:
+            await scripts.apply(band, batches[band], generation, client=pipe)
+        results = await pipe.execute(raise_on_error=False)
+    if isinstance(results[0], Exception):
+        outcome.failed.extend(entry_id for entry_id, _ in events)
+        outcome.errors.append(str(results[0]))
+        return outcome
+    failed_bands: set[str] = set()
+    for (band, _), result in zip(calls, results[1:], strict=True):
+        if isinstance(result, Exception) and band not in failed_bands:
+            failed_bands.add(band)
+            outcome.errors.append(f"{band}: {result}")
+    for band in batches:
+        (outcome.failed if band in failed_bands else outcome.applied).extend(v for v, _ in batches[band])
+    return outcome

@@ -1,0 +1,89 @@
+"""The Redis key layout: every key the service reads or writes is built here.
+
+All keys of one band share the hash tag ``{band}``, so every key that one atomic update
+touches lives in one Redis Cluster hash slot. Members of the lexicographic sorted sets
+are space-separated; ids never contain a space (see ``events.ID_PATTERN``) and every id
+character sorts above ``!``, so ``[<id> `` .. ``(<id>!`` is exactly one id's range.
+
+Per band ``b`` and projection generation ``g`` (prefix ``ss:{b}:g:``; ``setlist-stats rebuild``
+builds generation g + 1 from the log beside g, then switches):
+
+=============  ======  ==================================================================
+key            type    contents
+=============  ======  ==================================================================
+meta           hash    ``name``/``name_v``: band name, last-appended wins
+shows          hash    show_id -> show record (JSON: version, removal tombstone, details)
+songs          hash    song_id -> song record (JSON: title, slug, version)
+order          zset    lex "showkey": countable shows in show order
+plays          zset    lex "song_id showkey pos4 set": every play, grouped by song
+dplays         zset    lex "showkey pos4 song_id": every play, in show order
+repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
+extras         zset    lex "song_id showkey pos4": live performances that are not plays
+first          zset    song_id -> ordinal day of its first play (debuts)
+seen           zset    song_id -> ordinal day of its first live performance (catalogue)
+summary        hash    song_id -> "plays|first play showkey|last play showkey"
+months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
+stamp          string  bumped by every apply that changes the band: answers cached under it
+show:<id>      hash    pos4 -> slot record of one show (JSON array: version, set, song_id,
+                       counts, transition, reprise, footnote; ``[version]`` is a tombstone)
+=============  ======  ==================================================================
+
+``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
+so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
+
+Global keys: the events stream, its consumer group, the dead-letter stream and its index,
+the set of known bands, and the generations (hash: ``current``, and ``next`` while a rebuild
+runs).
+"""
+
+from __future__ import annotations
+
+PREFIX = "ss"
+
+EVENTS_STREAM = f"{PREFIX}:events"
+CONSUMER_GROUP = "setlist-stats"
+DEAD_STREAM = f"{PREFIX}:{{dead}}:stream"
+DEAD_INDEX = f"{PREFIX}:{{dead}}:index"
+BANDS = f"{PREFIX}:bands"
+GENERATION = f"{PREFIX}:generation"
+FIRST_GENERATION = 1
+
+#: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
+#: apply and setlist scripts get the ``show:<id>`` keys they need after these.
+BAND_KEYS = (
+    "meta",
+    "shows",
+    "songs",
+    "order",
+    "plays",
+    "dplays",
+    "repeats",
+    "extras",
+    "first",
+    "seen",
+    "summary",
+    "months",
+    "stamp",
+)
+
+
+def band_key(band: str, name: str, generation: int = FIRST_GENERATION) -> str:
+    """One key of a band's projection, e.g. ``ss:{phish}:1:order``."""
+    if name not in BAND_KEYS:
+        raise ValueError(f"unknown band key {name!r}")
+    return f"{PREFIX}:{{{band}}}:{generation}:{name}"
+
+
+def band_keys(band: str, generation: int = FIRST_GENERATION) -> list[str]:
+    """All keys of a band's projection, in ``BAND_KEYS`` order."""
+    return [f"{PREFIX}:{{{band}}}:{generation}:{name}" for name in BAND_KEYS]
+
+
+def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str:
+    """The hash of one show's slots, e.g. ``ss:{phish}:1:show:1252691618``."""
+    return f"{PREFIX}:{{{band}}}:{generation}:show:{show_id}"
+
+
+def generation_pattern(generation: int) -> str:
+    """A SCAN pattern matching every key of one projection generation."""
+    return f"{PREFIX}:{{*}}:{generation}:*"

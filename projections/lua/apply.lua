@@ -1,0 +1,224 @@
+--[[ apply.lua: apply a batch of one band's events to its projections, atomically.
+
+KEYS: the band's keys (projections.keys.BAND_KEYS order), then the show:<id> key of every
+      show the batch names.
+ARGV: one JSON payload per event, in log order, built by projections.apply.script_input():
+      every payload has t (S = ShowRecorded, P = PerformanceAdded, X = PerformanceRemoved,
+      R = ShowRemoved), v (the stream entry id: the event's place in the log), id (show_id)
+      and k (the index in KEYS of that show's show:<id> key).
+Returns: how many events changed the state (the rest were duplicates or superseded).
+
+Convergence: for every natural key (show; show + position; song title; band name) the
+payload with the greatest v wins, and a ShowRemoved is a tombstone that wipes every slot
+of the show written before it. Applying a payload whose v is not newer than what is stored
+changes nothing, so re-delivery, duplicates and any processing order give the same state.
+
+Retry safety: Redis does not roll back a script that fails midway. The records (shows,
+slots, song titles) are read into and written through a cache for the batch, and written to
+Redis only at the end, after the indexes (ZADD, ZREM: idempotent, no counters) and what is
+derived per song (summary, first, seen, recomputed from the indexes). A batch interrupted
+midway has written no record, so its re-application redoes all of it.
+]]
+
+local shows = {}        -- show_id -> decoded show record (false: none)
+local shows_dirty = {}  -- show_ids to write at the end
+local slots = {}        -- show key -> {pos4 -> decoded slot record (false: deleted)}
+local slots_dirty = {}  -- show key -> {pos4 -> true}: slots to write at the end
+local dirty = {}        -- songs whose derived state must be recomputed at the end
+local months = {}       -- months ('YYYY-MM') whose counts must be recomputed at the end
+local titles = {}       -- song -> the newest {v, title, slug} this batch carries
+
+local function get_show(show_id)
+  local show = shows[show_id]
+  if show == nil then
+    show = hget_json(K_SHOWS, show_id) or false
+    shows[show_id] = show
+  end
+  return show or nil
+end
+
+local function put_show(show_id, show)
+  shows[show_id] = show
+  shows_dirty[show_id] = true
+end
+
+-- the slots of one show (a table pos4 -> record, false for a deleted one)
+local function show_slots(show_key)
+  local t = slots[show_key]
+  if t == nil then
+    t = {}
+    local flat = redis.call('HGETALL', show_key)
+    for i = 1, #flat, 2 do t[flat[i]] = cjson.decode(flat[i + 1]) end
+    slots[show_key] = t
+    slots_dirty[show_key] = {}
+  end
+  return t
+end
+
+local function put_slot(show_key, pos4, slot)
+  show_slots(show_key)[pos4] = slot
+  slots_dirty[show_key][pos4] = true
+end
+
+-- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone
+local function is_play(show, slot)
+  return show.counts and slot[4] == 1 and slot[2] ~= 's'
+end
+
+-- recompute what is derived from one song's plays: summary, first, seen
+local function refresh_song(song)
+  local first = redis.call('ZRANGEBYLEX', K_PLAYS, lo(song), hi(song), 'LIMIT', 0, 1)[1]
+  local seen
+  if first then
+    local last = redis.call('ZREVRANGEBYLEX', K_PLAYS, hi(song), lo(song), 'LIMIT', 0, 1)[1]
+    local count = redis.call('ZLEXCOUNT', K_PLAYS, lo(song), hi(song))
+    local first_sk, last_sk = play_parts(first), play_parts(last)
+    redis.call('HSET', K_SUMMARY, song, count .. '|' .. first_sk .. '|' .. last_sk)
+    seen = ordinal(first_sk)
+    redis.call('ZADD', K_FIRST, seen, song)
+  else
+    redis.call('HDEL', K_SUMMARY, song)
+    redis.call('ZREM', K_FIRST, song)
+  end
+  local extra = redis.call('ZRANGEBYLEX', K_EXTRAS, lo(song), hi(song), 'LIMIT', 0, 1)[1]
+  if extra then
+    local day = ordinal(string.sub(extra, #song + 2, #song + 11))
+    if seen == nil or day < seen then seen = day end
+  end
+  if seen then redis.call('ZADD', K_SEEN, seen, song) else redis.call('ZREM', K_SEEN, song) end
+end
+
+-- the repeats of one song at one show: every play there but the first
+local function fix_repeats(song, sk, removed)
+  local prefix = song .. ' ' .. sk
+  local plays = redis.call('ZRANGEBYLEX', K_PLAYS, lo(prefix), hi(prefix))
+  if removed or #plays > 1 then
+    redis.call('ZREMRANGEBYLEX', K_REPEATS, lo(prefix), hi(prefix))
+    for i = 2, #plays do
+      local _, pos4 = play_parts(plays[i])
+      redis.call('ZADD', K_REPEATS, 0, prefix .. ' ' .. pos4)
+    end
+  end
+end
+
+-- add (or remove) one live slot of a live show to (from) the indexes
+local function index_slot(add, show, sk, pos4, slot)
+  local song = slot[3]
+  if is_play(show, slot) then
+    local play = song .. ' ' .. sk .. ' ' .. pos4 .. ' ' .. slot[2]
+    local dplay = sk .. ' ' .. pos4 .. ' ' .. song
+    months[string.sub(sk, 1, 7)] = true
+    if add then
+      redis.call('ZADD', K_PLAYS, 0, play)
+      redis.call('ZADD', K_DPLAYS, 0, dplay)
+    else
+      redis.call('ZREM', K_PLAYS, play)
+      redis.call('ZREM', K_DPLAYS, dplay)
+    end
+    fix_repeats(song, sk, not add)
+  else
+    local extra = song .. ' ' .. sk .. ' ' .. pos4
+    if add then redis.call('ZADD', K_EXTRAS, 0, extra) else redis.call('ZREM', K_EXTRAS, extra) end
+  end
+  dirty[song] = true
+end
+
+-- add (or remove) a show and all its live slots to (from) the indexes, if the show is live
+local function index_show(add, show_key, show_id, show)
+  if not is_live(show) then return end
+  local sk = showkey(show, show_id)
+  if show.counts then
+    if add then redis.call('ZADD', K_ORDER, 0, sk) else redis.call('ZREM', K_ORDER, sk) end
+    months[string.sub(sk, 1, 7)] = true
+  end
+  for pos4, slot in pairs(show_slots(show_key)) do
+    if slot and slot[2] then index_slot(add, show, sk, pos4, slot) end
+  end
+end
+
+local function show_recorded(e, show_key)
+  if e.name then
+    local name_v = redis.call('HGET', K_META, 'name_v') or nil
+    if vless(name_v, e.v) then redis.call('HSET', K_META, 'name', e.name, 'name_v', e.v) end
+  end
+  local old = get_show(e.id)
+  if old and (not vless(old.v, e.v) or not vless(old.rm, e.v)) then return 0 end
+  local new = {v = e.v, rm = old and old.rm, date = e.date, ord = e.ord, counts = e.counts, d = e.d}
+  local moved = not (is_live(old) and old.date == new.date and old.ord == new.ord and old.counts == new.counts)
+  if moved and old then index_show(false, show_key, e.id, old) end
+  if moved then index_show(true, show_key, e.id, new) end
+  put_show(e.id, new)
+  return 1
+end
+
+local function show_removed(e, show_key)
+  local show = get_show(e.id)
+  if show and not vless(show.rm, e.v) then return 0 end
+  if show then index_show(false, show_key, e.id, show) else show = {} end
+  show.rm = e.v
+  for pos4, slot in pairs(show_slots(show_key)) do
+    if slot and vless(slot[1], e.v) then put_slot(show_key, pos4, false) end
+  end
+  index_show(true, show_key, e.id, show)
+  put_show(e.id, show)
+  return 1
+end
+
+-- PerformanceAdded (e.t == 'P') and PerformanceRemoved (e.t == 'X') share one path
+local function slot_written(e, show_key)
+  if e.t == 'P' then
+    local t = titles[e.song]
+    if t == nil or vless(t.v, e.v) then titles[e.song] = {v = e.v, title = e.title, slug = e.slug} end
+  end
+  local show = get_show(e.id)
+  if show and not vless(show.rm, e.v) then return 0 end
+  local pos4 = string.format('%04d', e.pos)
+  local old = show_slots(show_key)[pos4]
+  if old and not vless(old[1], e.v) then return 0 end
+  local new
+  if e.t == 'P' then
+    new = {e.v, e.set, e.song, e.counts and 1 or 0, e.tr or '', e.rep and 1 or 0, e.foot or ''}
+  else
+    new = {e.v}
+  end
+  local live = is_live(show)
+  local sk = live and showkey(show, e.id)
+  if live and old and old[2] then index_slot(false, show, sk, pos4, old) end
+  if live and new[2] then index_slot(true, show, sk, pos4, new) end
+  put_slot(show_key, pos4, new)
+  return 1
+end
+
+local HANDLERS = {S = show_recorded, R = show_removed, P = slot_written, X = slot_written}
+
+local changed = 0
+for i = 1, #ARGV do
+  local e = cjson.decode(ARGV[i])
+  changed = changed + HANDLERS[e.t](e, KEYS[e.k])
+end
+for song in pairs(dirty) do refresh_song(song) end
+for month in pairs(months) do
+  local lo_, hi_ = '[' .. month .. '-', '(' .. month .. '~'
+  local shows_n = redis.call('ZLEXCOUNT', K_ORDER, lo_, hi_)
+  if shows_n > 0 then
+    redis.call('HSET', K_MONTHS, month, shows_n .. '|' .. redis.call('ZLEXCOUNT', K_DPLAYS, lo_, hi_))
+  else
+    redis.call('HDEL', K_MONTHS, month)
+  end
+end
+if changed > 0 then redis.call('INCR', K_STAMP) end
+-- the records last
+for song, t in pairs(titles) do
+  local stored = redis.call('HGET', K_SONGS, song)
+  if not stored or vless(string.match(stored, '"v":"([^"]+)"'), t.v) then
+    redis.call('HSET', K_SONGS, song, cjson.encode(t))
+  end
+end
+for show_key, positions in pairs(slots_dirty) do
+  for pos4 in pairs(positions) do
+    local slot = slots[show_key][pos4]
+    if slot then redis.call('HSET', show_key, pos4, cjson.encode(slot)) else redis.call('HDEL', show_key, pos4) end
+  end
+end
+for show_id in pairs(shows_dirty) do redis.call('HSET', K_SHOWS, show_id, cjson.encode(shows[show_id])) end
+return changed

@@ -1,0 +1,15 @@
+--[[ debuts.lua: songs whose first play falls in a window, with their plays up to its end.
+
+KEYS: the band's keys (projections.keys.BAND_KEYS order).
+ARGV[1]: ordinal of the window's first day; ARGV[2]: ordinal of as_of; ARGV[3]: as_of 'YYYY-MM-DD'.
+Returns: {{song record JSON, song_id, debut showkey, plays up to as_of, show record JSON}, ...}.
+]]
+local as_of = ARGV[3]
+
+local rows = {}
+for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, ARGV[1], ARGV[2])) do
+  local count, first_sk, last_sk = parse_summary(redis.call('HGET', K_SUMMARY, song))
+  rows[#rows + 1] = {redis.call('HGET', K_SONGS, song), song, first_sk,
+                     plays_upto(song, count, last_sk, as_of), redis.call('HGET', K_SHOWS, sk_show(first_sk))}
+end
+return rows

@@ -1,0 +1,38 @@
+--[[ setlist.lua: one show and its performances, each play with its previous play of the song.
+
+KEYS: the band's keys (projections.keys.BAND_KEYS order), then the show's show:<id> key.
+ARGV[1]: show_id; ARGV[2]: as_of 'YYYY-MM-DD'.
+Returns: false when the show is not recorded (or dated after as_of), else {show record JSON,
+         {position, slot record JSON, song record JSON, is a play (0/1), previous play's showkey
+         or false, gap in shows or false}, ...} by position.
+]]
+local K_SHOW = KEYS[14]
+local show_id, as_of = ARGV[1], ARGV[2]
+
+local raw_show = redis.call('HGET', K_SHOWS, show_id)
+local show = raw_show and cjson.decode(raw_show)
+if not is_live(show) or show.date > as_of then return false end
+local sk = showkey(show, show_id)
+local slots = redis.call('HGETALL', K_SHOW)
+local positions = {}
+for i = 1, #slots, 2 do positions[#positions + 1] = i end
+table.sort(positions, function(a, b) return slots[a] < slots[b] end)
+local rows = {}
+for _, i in ipairs(positions) do
+  local pos4, raw = slots[i], slots[i + 1]
+  local slot = cjson.decode(raw)
+  if slot[2] then
+    local song = slot[3]
+    local play = show.counts and slot[4] == 1 and slot[2] ~= 's'
+    local prev, gap = false, false
+    if play then
+      local m = previous_play(song, sk, pos4)
+      if m then
+        prev = play_parts(m)
+        gap = redis.call('ZRANK', K_ORDER, sk) - redis.call('ZRANK', K_ORDER, prev)
+      end
+    end
+    rows[#rows + 1] = {tonumber(pos4), raw, redis.call('HGET', K_SONGS, song), play and 1 or 0, prev, gap}
+  end
+end
+return {raw_show, rows}

@@ -1,0 +1,21 @@
+--[[ song.lua: one song's plays up to a date, each with the index of its show in show order.
+
+KEYS: the band's keys (projections.keys.BAND_KEYS order).
+ARGV[1]: song_id; ARGV[2]: as_of 'YYYY-MM-DD'.
+Returns: false for an unknown song, else {song record JSON, countable shows up to as_of,
+         {showkey, position, set, show index (from 0)}, ...} in show order.
+]]
+local song, as_of = ARGV[1], ARGV[2]
+
+local record = redis.call('HGET', K_SONGS, song)
+if not record then return false end
+local members = redis.call('ZRANGEBYLEX', K_PLAYS, lo(song), upto(song, as_of))
+-- a show's index: one ZRANK each for a few plays, one read of the whole show order for many
+local index, total
+if #members > 64 then index, total = show_indexes(as_of) end
+local plays = {}
+for _, m in ipairs(members) do
+  local sk, pos4, set = play_parts(m)
+  plays[#plays + 1] = {sk, tonumber(pos4), set, index and index[sk] or redis.call('ZRANK', K_ORDER, sk)}
+end
+return {record, total or redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. as_of .. '~'), plays}

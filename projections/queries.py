@@ -1,0 +1,362 @@
+"""The nine queries: validated parameters in, the contract's JSON answer out.
+
+Each query runs one read script (``lua/<query>.lua`` or ``lua/summary.lua``) over the band's
+projection and shapes its rows here; nothing reads a band's whole performance history.
+
+Answers are cached (encoded) under the band's change stamp, which every apply that changes
+the band bumps atomically with the change: a cached answer is served only while nothing it
+depends on has changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from . import keys
+from .params import QueryError, validate
+from .scripts import Scripts
+from .values import number, text
+
+_json = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
+
+
+def _record(raw: bytes | None) -> dict[str, Any]:
+    return _json.decode(raw) if raw else {}
+
+
+def _details(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's details (an empty Lua table may come back as a JSON array)."""
+    details = record.get("d")
+    return details if isinstance(details, dict) else {}
+
+
+def _date(showkey: bytes | str) -> str:
+    text = showkey.decode() if isinstance(showkey, bytes) else showkey
+    return text[:10]
+
+
+def _show_id(showkey: bytes) -> str:
+    return showkey.decode()[18:]
+
+
+def _days(a: str, b: str) -> int:
+    return (dt.date.fromisoformat(a) - dt.date.fromisoformat(b)).days
+
+
+def _avg(total: int, count: int) -> float | None:
+    return round(total / count, 1) if count > 0 else None
+
+
+def _before(as_of: dt.date, days: int) -> dt.date:
+    try:
+        return as_of - dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.min
+
+
+class Queries:
+    """Answers queries from the projections of one Redis."""
+
+    def __init__(self, scripts: Scripts, cache_size: int = 4096) -> None:
+        self.scripts = scripts
+        self.redis = scripts.redis
+        self._cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._cache_size = cache_size
+        self._generation = keys.FIRST_GENERATION  # the last one seen
+        self._handlers: dict[str, Callable[[dict[str, Any], int], Awaitable[Any]]] = {
+            "gaps": self.gaps,
+            "velocity": self.velocity,
+            "trends": self.trends,
+            "stats": self.stats,
+            "bustouts": self.bustouts,
+            "debuts": self.debuts,
+            "song": self.song,
+            "setlist": self.setlist,
+            "bands": self.bands,
+        }
+
+    async def answer(self, query: str, params: Any, today: dt.date | None = None) -> Any:
+        """The answer to ``query`` with ``params`` (a fresh object); raises ``QueryError``."""
+        return _json.decode(await self.answer_json(query, params, today))
+
+    async def answer_json(self, query: str, params: Any, today: dt.date | None = None) -> bytes:
+        """The answer to ``query`` with ``params``, encoded as JSON; raises ``QueryError``."""
+        checked = validate(query, params, today)
+        if query == "bands":
+            current = await self.redis.hget(keys.GENERATION, "current")
+            return _encode(await self.bands(checked, number(current, keys.FIRST_GENERATION)))
+        generation, stamp = await self._probe(checked["band"])
+        key = (query, generation, stamp, *sorted(checked.items()))
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        answer = _encode(await self._handlers[query](checked, generation))
+        self._cache[key] = answer
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return answer
+
+    async def _probe(self, band: str) -> tuple[int, bytes]:
+        """The current generation and the band's change stamp, in one round trip (two if the
+        generation changed); raises "Band not found"."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.GENERATION, "current")
+            pipe.sismember(keys.BANDS, band)
+            pipe.get(keys.band_key(band, "stamp", self._generation))
+            current, known, stamp = await pipe.execute()
+        if not known:
+            raise QueryError("not_found", "Band not found", "band")
+        generation = number(current, keys.FIRST_GENERATION)
+        if generation != self._generation:
+            self._generation = generation
+            stamp = await self.redis.get(keys.band_key(band, "stamp", generation))
+        return generation, stamp or b"0"
+
+    async def _summary(self, band: str, gen: int, as_of: dt.date) -> list[Any]:
+        result: list[Any] = await self.scripts.read("summary", band, gen, [as_of.isoformat(), as_of.toordinal()])
+        return result
+
+    async def _name(self, band: str, gen: int) -> str:
+        name = await self.redis.hget(keys.band_key(band, "meta", gen), "name")
+        return text(name) if name else band
+
+    async def gaps(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
+        as_of = p["as_of"]
+        args = [as_of.isoformat(), as_of.toordinal(), p["min_plays"], p["sort"], p["limit"]]
+        total_shows, rows = await self.scripts.read("gaps", p["band"], gen, args)
+        out = []
+        for song_id, plays, shows, first_sk, last_sk, first_index, last_index, _, raw in rows:
+            song = _record(raw)
+            first, last = _date(first_sk), _date(last_sk)
+            out.append(
+                {
+                    "song_id": song_id.decode(),
+                    "song_title": song["title"],
+                    "song_slug": song.get("slug") or "",
+                    "last_played": last,
+                    "days_since_played": _days(as_of.isoformat(), last),
+                    "total_plays": plays,
+                    "average_gap_days": _avg(_days(last, first), plays - 1),
+                    "shows_since_played": total_shows - last_index - 1,
+                    "average_gap_shows": _avg(last_index - first_index, shows - 1),
+                }
+            )
+        return out
+
+    async def velocity(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
+        as_of = p["as_of"]
+        windows = [_before(as_of, n).isoformat() for n in (30, 90, 365)]
+        rows = await self.scripts.read("velocity", p["band"], gen, [as_of.isoformat(), *windows, p["limit"]])
+        out = []
+        for song_id, total, p30, p90, p365, score, raw in rows:
+            song = _record(raw)
+            out.append(
+                {
+                    "song_id": song_id.decode(),
+                    "song_title": song["title"],
+                    "song_slug": song.get("slug") or "",
+                    "plays_last_30_days": p30,
+                    "plays_last_90_days": p90,
+                    "plays_last_year": p365,
+                    "total_plays": total,
+                    "velocity_score": float(score),
+                }
+            )
+        return out
+
+    async def trends(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
+        name, months = await self.scripts.read("trends", p["band"], gen, [p["as_of"].isoformat()])
+        periods: dict[str, list[int]] = {}
+        for i in range(0, len(months), 3):
+            month = months[i].decode()
+            year, mm = month[:4], int(month[5:7])
+            key = {"month": month, "quarter": f"{year}-Q{(mm - 1) // 3 + 1}", "year": year}[p["period"]]
+            counts = periods.setdefault(key, [0, 0])
+            counts[0] += months[i + 1]
+            counts[1] += months[i + 2]
+        return {
+            "vertical": name.decode() if name else p["band"],
+            "period_type": p["period"],
+            "trends": [{"period": k, "shows": v[0], "performances": v[1]} for k, v in sorted(periods.items())],
+        }
+
+    async def stats(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
+        name, shows, plays, played, known, first, last = await self._summary(p["band"], gen, p["as_of"])
+        return {
+            "vertical_id": p["band"],
+            "vertical_name": name.decode() if name else p["band"],
+            "vertical_slug": p["band"],
+            "total_shows": shows,
+            "total_songs": known,
+            "total_performances": plays,
+            "unique_songs_played": played,
+            "avg_songs_per_show": round(plays / shows, 1) if shows else 0.0,
+            "first_show": _date(first) if first else None,
+            "last_show": _date(last) if last else None,
+        }
+
+    async def bustouts(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
+        as_of, unit = p["as_of"], p["unit"]
+        start = _before(as_of, p["days"]).isoformat()
+        args = [start, as_of.isoformat(), unit, p["gap_threshold"]]
+        rows = await self.scripts.read("bustouts", p["band"], gen, args)
+        out = []
+        for raw, song_id, showkey, previous, gap_days, gap_shows, show_raw in rows:
+            song, show = _record(raw), _record(show_raw)
+            out.append(
+                {
+                    "song_id": song_id.decode(),
+                    "song_title": song["title"],
+                    "song_slug": song.get("slug"),
+                    "bustout_date": _date(showkey),
+                    "show_id": _show_id(showkey),
+                    "show_slug": _details(show).get("slug"),
+                    "gap_days": gap_days,
+                    "gap_shows": gap_shows,
+                    "previous_play": _date(previous),
+                }
+            )
+        gap = "gap_days" if unit == "days" else "gap_shows"
+        out.sort(key=lambda r: (-r[gap], r["song_title"], r["song_id"]))
+        return {
+            "vertical": await self._name(p["band"], gen),
+            f"threshold_{unit}": p["gap_threshold"],
+            "bustouts": out,
+        }
+
+    async def debuts(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
+        as_of = p["as_of"]
+        start = _before(as_of, p["days"])
+        args = [start.toordinal(), as_of.toordinal(), as_of.isoformat()]
+        rows = await self.scripts.read("debuts", p["band"], gen, args)
+        out = []
+        for raw, song_id, showkey, plays, show_raw in rows:
+            song, show = _record(raw), _record(show_raw)
+            out.append(
+                {
+                    "song_id": song_id.decode(),
+                    "song_title": song["title"],
+                    "song_slug": song.get("slug"),
+                    "debut_date": _date(showkey),
+                    "show_id": _show_id(showkey),
+                    "show_slug": _details(show).get("slug"),
+                    "times_played_since": plays,
+                }
+            )
+        out.sort(key=lambda r: (r["song_title"], r["song_id"]))
+        out.sort(key=lambda r: r["debut_date"], reverse=True)
+        return {"vertical": await self._name(p["band"], gen), "period_days": p["days"], "debuts": out}
+
+    async def song(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
+        as_of = p["as_of"].isoformat()
+        result = await self.scripts.read("song", p["band"], gen, [p["song_id"], as_of])
+        if not result:
+            raise QueryError("not_found", "Song not found", "song_id")
+        raw, total_shows, rows = result
+        song = _record(raw)
+        plays: list[dict[str, Any]] = []
+        shows: list[int] = []
+        previous: tuple[str, int] | None = None
+        for showkey, position, set_label, index in rows:
+            date = _date(showkey)
+            plays.append(
+                {
+                    "date": date,
+                    "show_id": _show_id(showkey),
+                    "set": set_label.decode(),
+                    "position": position,
+                    "gap_shows": index - previous[1] if previous else None,
+                    "gap_days": _days(date, previous[0]) if previous else None,
+                }
+            )
+            if not shows or shows[-1] != index:
+                shows.append(index)
+            previous = (date, index)
+        gaps = [play["gap_shows"] for play in plays if play["gap_shows"] is not None]
+        first, last = (plays[0]["date"], plays[-1]["date"]) if plays else (None, None)
+        return {
+            "song_id": p["song_id"],
+            "song_title": song["title"],
+            "total_plays": len(plays),
+            "shows_played": len(shows),
+            "debut_date": first,
+            "last_played": last,
+            "days_since_played": _days(as_of, last) if last else None,
+            "shows_since_played": total_shows - shows[-1] - 1 if shows else None,
+            "average_gap_days": _avg(_days(last, first), len(plays) - 1) if last and first else None,
+            "average_gap_shows": _avg(shows[-1] - shows[0], len(shows) - 1) if shows else None,
+            "longest_gap_shows": max(gaps) if gaps else None,
+            "plays": plays,
+        }
+
+    async def setlist(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
+        result = await self.scripts.read(
+            "setlist",
+            p["band"],
+            gen,
+            [p["show_id"], p["as_of"].isoformat()],
+            [keys.show_key(p["band"], p["show_id"], gen)],
+        )
+        if not result:
+            raise QueryError("not_found", "Show not found", "show_id")
+        show_raw, rows = result
+        show = _record(show_raw)
+        details = _details(show)
+        performances = []
+        for position, slot_raw, song_raw, is_play, previous, gap_shows in rows:
+            _, set_label, song_id, counts, transition, reprise, footnote = _json.decode(slot_raw)
+            song = _record(song_raw)
+            performances.append(
+                {
+                    "position": position,
+                    "set": set_label,
+                    "song_id": song_id,
+                    "song_title": song.get("title"),
+                    "song_slug": song.get("slug"),
+                    "transition": transition or None,
+                    "is_reprise": bool(reprise),
+                    "footnote": footnote or None,
+                    "counts_for_stats": bool(counts),
+                    "gap_shows": gap_shows if previous else None,
+                    "gap_days": _days(show["date"], _date(previous)) if previous else None,
+                    "is_debut": bool(is_play) and not previous,
+                    "is_bustout": bool(previous) and gap_shows >= 101,
+                }
+            )
+        return {
+            "band": p["band"],
+            "show_id": p["show_id"],
+            "date": show["date"],
+            "show_order": show["ord"],
+            "slug": details.get("slug"),
+            "venue": details.get("venue"),
+            "city": details.get("city"),
+            "state": details.get("state"),
+            "country": details.get("country"),
+            "tour": details.get("tour"),
+            "counts_for_stats": show["counts"],
+            "performances": performances,
+        }
+
+    async def bands(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
+        out = []
+        for band in sorted(text(b) for b in await self.redis.smembers(keys.BANDS)):
+            name, shows, plays, _, _, first, last = await self._summary(band, gen, p["as_of"])
+            out.append(
+                {
+                    "band": band,
+                    "band_name": name.decode() if name else band,
+                    "total_shows": shows,
+                    "total_performances": plays,
+                    "first_show": _date(first) if first else None,
+                    "last_show": _date(last) if last else None,
+                }
+            )
+        return out

@@ -1,0 +1,75 @@
+"""The Lua scripts, loaded from ``lua/*.lua`` and registered once per client.
+
+Each script has one typed wrapper here; the header of each ``.lua`` file names its KEYS,
+ARGV and what it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from . import keys
+from .apply import script_input
+from .events import Event
+
+SCRIPT_NAMES = (
+    "apply",
+    "dead_letter",
+    "gaps",
+    "velocity",
+    "bustouts",
+    "debuts",
+    "song",
+    "setlist",
+    "summary",
+    "trends",
+)
+
+
+def _read(name: str) -> str:
+    return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
+
+
+def _source(name: str) -> str:
+    """A script's source: the shared helpers of ``lib.lua``, then the script itself."""
+    return _read("lib") + "\n" + _read(name)
+
+
+class Scripts:
+    """The registered scripts of one Redis client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._scripts: dict[str, AsyncScript] = {name: redis.register_script(_source(name)) for name in SCRIPT_NAMES}
+
+    async def _run(self, name: str, keys_: list[str], args: list[Any], client: Any = None) -> Any:
+        return await self._scripts[name](keys=keys_, args=args, client=client)
+
+    async def apply(
+        self, band: str, entries: list[tuple[str, Event]], generation: int = keys.FIRST_GENERATION, client: Any = None
+    ) -> Any:
+        """Apply one band's ``(stream id, event)`` pairs atomically to one generation of its
+        projection; returns how many changed state. With ``client`` (a pipeline) the call is
+        queued there, to run on ``execute()``."""
+        script_keys, args = script_input(band, generation, entries)
+        return await self._run("apply", script_keys, args, client)
+
+    async def dead_letter(self, source_id: str, reason: str, raw: bytes, deliveries: int) -> bool:
+        """Record one entry in the dead-letter stream, once per source id; True if new."""
+        added = await self._run(
+            "dead_letter",
+            [keys.DEAD_STREAM, keys.DEAD_INDEX],
+            [source_id, reason, raw, keys.EVENTS_STREAM, deliveries],
+        )
+        return bool(added)
+
+    async def read(self, name: str, band: str, generation: int, args: list[Any], extra_keys: Sequence[str] = ()) -> Any:
+        """Run one of the query scripts over one generation of a band's keys (and ``extra_keys``)."""
+        if name not in SCRIPT_NAMES or name in ("apply", "dead_letter"):
+            raise ValueError(f"no read script {name!r}")
+        return cast(Any, await self._run(name, [*keys.band_keys(band, generation), *extra_keys], args))
