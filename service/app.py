@@ -1,0 +1,187 @@
+"""The FastStream application: the events consumer and the query handlers.
+
+``create_app(settings)`` builds it; ``setlist-stats serve`` (or ``faststream run
+service.app:create_app --factory``) runs it. The handlers stay a few lines: the projection
+logic is in ``projections``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from fast_depends.msgspec import MsgSpecSerializer
+from faststream import FastStream
+from faststream.middlewares import AckPolicy
+from faststream.redis import RedisBroker, StreamSub
+from faststream.redis.annotations import RedisBatchStreamMessage
+from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
+from redis.asyncio import Redis
+
+from projections import keys
+from projections.batch import apply_entries
+from projections.params import QUERIES, QueryError
+from projections.queries import Queries
+from projections.scripts import Scripts
+
+from .config import Settings, redacted
+from .reclaim import Reclaimer
+
+log = logging.getLogger("setlist-stats")
+
+
+#: The request/reply channel taking ``{"query": name, "params": {...}}`` for any query.
+QUERY_SUBJECT = "setlist-stats.query"
+
+
+def query_subject(name: str) -> str:
+    """The request/reply channel of one query (its body: the parameters)."""
+    return f"{QUERY_SUBJECT}.{name}"
+
+
+async def ensure_group(redis: Redis) -> None:
+    """Create the consumer group at 0 (so events already in the stream are delivered)."""
+    try:
+        await redis.xgroup_create(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, id="0", mkstream=True)
+    except Exception as exc:  # BUSYGROUP: the group exists already
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
+    """Keep the entries as they are: decoding and validation are the consumer's own."""
+    return BatchMessage(
+        raw_message=message,
+        body=b"",
+        headers={},
+        batch_headers=[],
+        reply_to="",
+        content_type=None,
+        path={},
+        consumer=None,  # type: ignore[arg-type]  # acked by the consumer itself, not by the message
+        group=keys.CONSUMER_GROUP,
+    )
+
+
+class Service:
+    """The running pieces shared by the handlers: one Redis client, its scripts, the queries."""
+
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.settings = settings
+        self.url = url
+        self.redis: Redis | None = None
+        self.scripts: Scripts | None = None
+        self.queries: Queries | None = None
+        self.reclaimer: Reclaimer | None = None
+        self._reclaim_task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
+        await ensure_group(self.redis)
+        self.scripts = Scripts(self.redis)
+        self.queries = Queries(self.scripts)
+        self.reclaimer = Reclaimer(self.scripts, self.settings)
+        self._reclaim_task = asyncio.create_task(self.reclaimer.run())
+        log.info(
+            "setlist-stats consuming %s on %s as %s", keys.EVENTS_STREAM, redacted(self.url), self.settings.consumer
+        )
+
+    async def stop(self) -> None:
+        if self._reclaim_task:
+            self._reclaim_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reclaim_task
+        if self.redis:
+            await self.redis.aclose()
+
+    async def consume(self, message: BatchMessage) -> None:
+        assert self.scripts and self.redis
+        raw = message.raw_message
+        ids, data = raw["message_ids"], raw["data"]
+        entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
+        outcome = await apply_entries(self.scripts, entries)
+        if outcome.done:
+            await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
+        if outcome.failed:
+            log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
+
+    async def answer(self, name: str, body: Any) -> msgspec.Raw | dict[str, Any]:
+        assert self.queries
+        try:
+            result = await self.queries.answer_json(name, {} if body in (b"", None) else body)
+            return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
+        except QueryError as exc:
+            return {"ok": False, "error": exc.to_dict()}
+        except Exception as exc:  # the handler keeps serving whatever a request does
+            log.exception("query %s failed", name)
+            return {
+                "ok": False,
+                "error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}", "parameter": None},
+            }
+
+
+def create_app(settings: Settings | None = None, url: str | None = None) -> FastStream:
+    """The FastStream app on ``url`` (default: ``settings.redis_url``)."""
+    settings = settings or Settings()
+    url = url or settings.redis_url
+    if not url:
+        raise SystemExit("REDIS_URL is not set (setlist-stats serve starts an embedded Redis)")
+    broker = RedisBroker(
+        url,
+        serializer=MsgSpecSerializer(),
+        max_connections=settings.max_connections,
+        logger=logging.getLogger("setlist-stats.broker"),
+        log_level=logging.DEBUG,
+    )
+    service = Service(settings, url)
+    app = FastStream(broker, logger=log)
+    app.on_startup(service.start)
+    app.after_shutdown(service.stop)
+
+    @broker.subscriber(
+        stream=StreamSub(
+            keys.EVENTS_STREAM,
+            group=keys.CONSUMER_GROUP,
+            consumer=settings.consumer,
+            batch=True,
+            max_records=settings.batch_size,
+            polling_interval=100,
+        ),
+        parser=_raw_batch,
+        ack_policy=AckPolicy.MANUAL,
+    )
+    async def on_events(message: RedisBatchStreamMessage) -> None:
+        await service.consume(message)
+
+    for name in QUERIES:
+        _register_query(broker, service, name)
+
+    @broker.subscriber(QUERY_SUBJECT)
+    async def on_any_query(body: Any) -> Any:
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            error = QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}')
+            return {"ok": False, "error": error.to_dict()}
+        return await service.answer(body["query"], body.get("params") or {})
+
+    app.context.set_global("service", service)
+    return app
+
+
+def _register_query(broker: RedisBroker, service: Service, name: str) -> None:
+    async def on_query(body: Any) -> Any:
+        return await service.answer(name, body)
+
+    on_query.__name__ = f"query_{name}"
+    broker.subscriber(query_subject(name))(on_query)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings | None = None, url: str | None = None) -> AsyncIterator[FastStream]:
+    """The app started (consumer and query handlers) for the duration of the context."""
+    app = create_app(settings, url)
+    async with app:
+        yield app

@@ -1,0 +1,307 @@
+"""The ``setlist-stats`` command: serve, ingest, query, dlq, rebuild, demo.
+
+Every command uses ``REDIS_URL``; without it, ``serve`` and ``demo`` start an embedded
+redis-server and ``ingest``/``query`` find the one a running ``serve`` started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from projections.params import QUERIES, QueryError
+
+from .config import Settings, redacted
+
+
+def home() -> Path:
+    return Path(os.environ.get("SETLIST_STATS_HOME") or Path.home() / ".local" / "share" / "setlist-stats")
+
+
+def _embedded_url_file() -> Path:
+    return home() / "embedded-redis-url"
+
+
+def resolve_url() -> str:
+    """REDIS_URL, else the embedded Redis of a running ``setlist-stats serve``."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    path = _embedded_url_file()
+    if path.exists():
+        return path.read_text().strip()
+    raise SystemExit("REDIS_URL is not set and no `setlist-stats serve` with an embedded Redis is running")
+
+
+@contextlib.contextmanager
+def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
+    """REDIS_URL, or an embedded redis-server for the duration of the context."""
+    from .embedded import embedded_redis
+
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    directory = home() / "redis" if persistent else None
+    with embedded_redis(directory) as server:
+        if persistent:
+            _embedded_url_file().write_text(server.url)
+        print(f"embedded redis-server on {server.url} (data in {server.directory})", file=sys.stderr)
+        try:
+            yield server.url
+        finally:
+            if persistent:
+                _embedded_url_file().unlink(missing_ok=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    if "LOG_LEVEL" not in os.environ:
+        logging.getLogger().setLevel(logging.INFO)
+    settings = Settings()
+    with redis_url_or_embedded(persistent=True) as url:
+        print(f"serving on {redacted(url)} as consumer {settings.consumer}", file=sys.stderr)
+        asyncio.run(create_app(settings, url).run())
+    return 0
+
+
+def _lines(paths: list[str]) -> list[bytes]:
+    lines: list[bytes] = []
+    for path in paths:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                raise SystemExit(f"cannot read {path}: {exc.strerror}") from None
+        lines.extend(line for line in data.splitlines() if line.strip())
+    return lines
+
+
+async def _ingest(url: str, lines: list[bytes], wait: bool, timeout: float) -> int:
+    from redis.asyncio import Redis
+
+    from .ingest import publish, wait_settled
+    from .progress import Progress
+
+    redis = Redis.from_url(url)
+    try:
+        with Progress("published", len(lines)) as bar:
+            ids = await publish(redis, lines, progress=bar.advance)
+        print(f"published {len(ids)} events", file=sys.stderr)
+        if not wait:
+            return 0
+        with Progress("applied", len(ids)) as bar:
+            settled = await wait_settled(redis, ids, timeout=timeout, progress=bar.update)
+    finally:
+        await redis.aclose()
+    print(json.dumps({"published": settled.published, "applied": settled.applied, "dead_lettered": settled.dead}))
+    for entry_id, reason in list(settled.reasons.items())[:20]:
+        print(f"dead-lettered {entry_id}: {reason}", file=sys.stderr)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    lines = _lines(args.files)
+    try:
+        return asyncio.run(_ingest(resolve_url(), lines, args.wait, args.timeout))
+    except TimeoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+PARAMS = (
+    "band",
+    "as_of",
+    "min_plays",
+    "limit",
+    "sort",
+    "period",
+    "days",
+    "gap_threshold",
+    "unit",
+    "song_id",
+    "show_id",
+)
+
+
+async def _query(url: str, name: str, params: dict[str, Any], timeout: float) -> Any:
+    from .client import StatsClient
+
+    async with StatsClient(url, timeout=timeout) as client:
+        return await client.query(name, **params)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    params = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
+    try:
+        answer = asyncio.run(_query(resolve_url(), args.name, params, args.timeout))
+    except QueryError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    except TimeoutError:
+        print(f"error: no answer within {args.timeout}s; is `setlist-stats serve` running?", file=sys.stderr)
+        return 1
+    json.dump(answer, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo_run import run_demo
+
+    if args.write:
+        from .demo import history
+
+        with open(args.write, "w") as f:
+            for event in history(args.seed):
+                f.write(json.dumps(event) + "\n")
+        print(f"wrote the demo history to {args.write}", file=sys.stderr)
+        return 0
+    with redis_url_or_embedded(persistent=False) as url:
+        asyncio.run(run_demo(url, args.seed))
+    return 0
+
+
+async def _dlq(url: str, action: str, ids: list[str], limit: int) -> int:
+    from redis.asyncio import Redis
+
+    from . import dlq
+
+    redis = Redis.from_url(url)
+    try:
+        if action == "list":
+            for entry in await dlq.list_dead(redis, count=limit):
+                print(json.dumps(entry))
+            return 0
+        try:
+            replayed = await dlq.replay(redis, ids or None)
+        except KeyError as exc:
+            print(f"error: {exc.args[0]}", file=sys.stderr)
+            return 2
+        print(json.dumps({"replayed": len(replayed)}))
+        return 0
+    finally:
+        await redis.aclose()
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    if args.action == "replay" and not args.ids and not args.all:
+        print("error: name the dead-letter ids to replay, or --all", file=sys.stderr)
+        return 2
+    return asyncio.run(_dlq(resolve_url(), args.action, args.ids, args.limit))
+
+
+async def _rebuild(url: str, grace: float) -> int:
+    from redis.asyncio import Redis
+
+    from projections import keys
+
+    from .progress import Progress
+    from .rebuild import rebuild
+
+    redis = Redis.from_url(url)
+    try:
+        with Progress("replayed", await redis.xlen(keys.EVENTS_STREAM)) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
+            result = await rebuild(redis, grace=grace, progress=advance)
+    finally:
+        await redis.aclose()
+    print(
+        json.dumps(
+            {
+                "old_generation": result.old,
+                "new_generation": result.new,
+                "replayed": result.replayed,
+                "dead_lettered": result.dead,
+                "old_keys_deleted": result.deleted_keys,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_rebuild(resolve_url(), args.grace))
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="setlist-stats", description="Live song statistics for touring bands.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the consumer and the query handlers")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("ingest", help="publish JSON-lines files of events ('-' for stdin)")
+    s.add_argument("files", nargs="+", metavar="FILE")
+    s.add_argument("--wait", action="store_true", help="return when every event is applied or dead-lettered")
+    s.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits at most (default 3600)")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("query", help="ask one query; the answer is printed as JSON")
+    s.add_argument("name", choices=QUERIES)
+    s.add_argument("--band")
+    s.add_argument("--as-of", dest="as_of", metavar="YYYY-MM-DD")
+    s.add_argument("--min-plays", dest="min_plays", type=int)
+    s.add_argument("--limit", type=int)
+    s.add_argument("--sort", choices=("days", "shows"))
+    s.add_argument("--period", choices=("month", "quarter", "year"))
+    s.add_argument("--days", type=int)
+    s.add_argument("--gap-threshold", dest="gap_threshold", type=int)
+    s.add_argument("--unit", choices=("days", "shows"))
+    s.add_argument("--song-id", dest="song_id")
+    s.add_argument("--show-id", dest="show_id")
+    s.add_argument("--timeout", type=float, default=10.0)
+    s.set_defaults(func=cmd_query)
+
+    s = sub.add_parser("dlq", help="the dead-letter stream: list entries, or replay them after a fix")
+    s.add_argument("action", choices=("list", "replay"))
+    s.add_argument("ids", nargs="*", metavar="ID", help="dead-letter entry ids (replay)")
+    s.add_argument("--all", action="store_true", help="replay every parked entry")
+    s.add_argument("--limit", type=int, default=100, help="entries listed at most (default 100)")
+    s.set_defaults(func=cmd_dlq)
+
+    s = sub.add_parser("rebuild", help="replay the whole log into a new generation of projections, then switch")
+    s.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds to wait after the switch before deleting the old generation (default 5)",
+    )
+    s.set_defaults(func=cmd_rebuild)
+
+    s = sub.add_parser("demo", help="stream a generated history of invented bands through the service")
+    s.add_argument("--seed", type=int, default=2026)
+    s.add_argument("--write", metavar="FILE", help="only write the generated events as JSON lines")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""``StatsClient``: ask the service's queries over FastStream request/reply.
+
+    async with StatsClient("redis://localhost:6379/0") as client:
+        gaps = await client.query("gaps", band="phish", as_of="2024-06-01", min_plays=5)
+
+Answers are the contract's JSON as plain dicts and lists; an error raises ``QueryError``
+(``code``, ``message``, ``parameter``), e.g. ``Band not found``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from types import TracebackType
+from typing import Any
+
+import msgspec
+from fast_depends.msgspec import MsgSpecSerializer
+from faststream.redis import RedisBroker
+
+from projections.params import QUERIES, QueryError
+
+from .app import query_subject
+
+__all__ = ["QueryError", "StatsClient"]
+
+_decode = msgspec.json.Decoder().decode
+
+
+class StatsClient:
+    def __init__(self, redis_url: str, timeout: float = 30.0, max_connections: int = 256) -> None:
+        self.timeout = timeout
+        self.broker = RedisBroker(
+            redis_url,
+            serializer=MsgSpecSerializer(),
+            max_connections=max_connections,
+            logger=logging.getLogger("setlist-stats.client"),
+        )
+
+    async def __aenter__(self) -> StatsClient:
+        await self.broker.connect()
+        return self
+
+    async def __aexit__(
+        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
+    ) -> None:
+        await self.broker.stop()
+
+    async def query(self, name: str, **params: Any) -> Any:
+        """One query's answer; ``None`` parameters are left out (their defaults apply)."""
+        if name not in QUERIES:
+            raise QueryError("unknown_query", f"unknown query {name!r}; expected one of {', '.join(QUERIES)}")
+        body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
+        message = await self.broker.request(body, channel=query_subject(name), timeout=self.timeout)
+        reply = _decode(message.body)
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            raise QueryError(error.get("code", "internal"), error.get("message", "no answer"), error.get("parameter"))
+        return reply["result"]
+
+    async def gaps(self, band: str, **params: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.query("gaps", band=band, **params)
+        return result
+
+    async def velocity(self, band: str, **params: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.query("velocity", band=band, **params)
+        return result
+
+    async def trends(self, band: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.query("trends", band=band, **params)
+        return result
+
+    async def stats(self, band: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.query("stats", band=band, **params)
+        return result
+
+    async def bustouts(self, band: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.query("bustouts", band=band, **params)
+        return result
+
+    async def debuts(self, band: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.query("debuts", band=band, **params)
+        return result
+
+    async def song(self, band: str, song_id: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.query("song", band=band, song_id=song_id, **params)
+        return result
+
+    async def setlist(self, band: str, show_id: str, **params: Any) -> dict[str, Any]:
+        result: dict[str, Any] = await self.query("setlist", band=band, show_id=show_id, **params)
+        return result
+
+    async def bands(self, **params: Any) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self.query("bands", **params)
+        return result

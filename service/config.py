@@ -1,0 +1,45 @@
+"""Settings, from the environment (every one has a default)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: ``redis://``, ``rediss://`` or ``unix://``; None starts an embedded redis-server
+    redis_url: str | None = field(default_factory=lambda: os.environ.get("REDIS_URL") or None)
+    #: this consumer's name in the group (unique per process)
+    consumer: str = field(
+        default_factory=lambda: os.environ.get("CONSUMER_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    )
+    #: entries read per batch
+    batch_size: int = field(default_factory=lambda: _int("BATCH_SIZE", 1000))
+    #: milliseconds an entry may stay pending before another consumer reclaims it
+    claim_idle_ms: int = field(default_factory=lambda: _int("CLAIM_IDLE_MS", 30_000))
+    #: deliveries after which an entry that keeps failing is parked in the dead-letter stream
+    max_deliveries: int = field(default_factory=lambda: _int("MAX_DELIVERIES", 5))
+    #: connections the query side may open (request/reply uses one per request in flight)
+    max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 256))
+
+
+def redacted(url: str | None) -> str:
+    """A Redis URL safe to log: any user and password replaced."""
+    if not url:
+        return "(embedded)"
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return f"{scheme}{sep}{rest}"
