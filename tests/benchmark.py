@@ -1,0 +1,470 @@
+"""The benchmark: ingest, the raw ceiling, query latency, the seed router, live visibility,
+memory and scale, in one seeded run. Results go to bench-results/<time>.json and a row is
+appended to docs/benchmarks.csv (with versions and host).
+
+    .venv/bin/python tests/benchmark.py            # the full run (about ten minutes)
+    .venv/bin/python tests/benchmark.py --quick    # a smaller run, for a quick look
+
+Needs ../shared/data (the real histories); the seed baseline also needs ../shared/seed.
+Latencies are medians and 99th percentiles over many requests; this machine is shared, so
+compare ratios within one run rather than absolute figures across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets
+from redis.asyncio import Redis
+from reference import Reference
+
+from projections import keys
+from projections.batch import apply_entries
+from projections.scripts import Scripts
+from service.app import ensure_group
+from service.client import StatsClient
+from service.config import Settings
+from service.embedded import RedisServer
+from service.ingest import publish, wait_settled
+
+ROOT = Path(__file__).resolve().parents[1]
+HISTORICAL = "2010-06-01"
+QUERIES: list[tuple[str, dict[str, Any]]] = [
+    ("gaps", {}),
+    ("velocity", {}),
+    ("trends", {}),
+    ("stats", {}),
+    ("bustouts", {}),
+    ("bustouts", {"unit": "shows"}),
+    ("debuts", {}),
+    ("song", {"song_id": "486"}),
+    ("setlist", {"show_id": "SHOW"}),
+    ("bands", {}),
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(ms: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(statistics.median(ms), 3), "p99_ms": round(pct(ms, 0.99), 3), "n": len(ms)}
+
+
+class Consumer:
+    """A `setlist-stats serve` process (the consumer and the query handlers)."""
+
+    def __init__(self, url: str, name: str = "bench") -> None:
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        env.update(REDIS_URL=url, CONSUMER_NAME=name, LOG_LEVEL="WARNING")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "serve"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(60)
+
+
+async def ready(url: str) -> None:
+    """Wait until the query handlers answer (a request sent before they subscribe is lost)."""
+    async with StatsClient(url, timeout=0.5) as client:
+        for _ in range(120):
+            try:
+                await client.bands()
+                return
+            except TimeoutError:
+                continue
+    raise RuntimeError("the service did not start")
+
+
+def lines(events: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(e) for e in events]
+
+
+async def used_memory(redis: Redis) -> int:
+    return int((await redis.info("memory"))["used_memory"])
+
+
+async def bench_ingest(server: RedisServer, redis: Redis, events: list[str]) -> dict[str, Any]:
+    """End to end (publish while the consumer applies), the consumer draining a backlog, and the
+    raw ceiling (the same scripts from one process, no FastStream) on the same events."""
+    out: dict[str, Any] = {"events": len(events)}
+    await redis.flushall()
+    consumer = Consumer(server.url)
+    await ready(server.url)
+    started = time.perf_counter()
+    ids = await publish(redis, events)
+    await wait_settled(redis, ids, timeout=3600)
+    out["end_to_end_events_per_s"] = round(len(events) / (time.perf_counter() - started))
+    consumer.stop()
+
+    await redis.flushall()
+    await ensure_group(redis)
+    ids = await publish(redis, events)
+    before = await used_memory(redis)
+    scripts = Scripts(redis)
+    batch = Settings().batch_size  # the consumer's batch size
+    started = time.perf_counter()
+    while True:
+        read = await redis.xreadgroup(keys.CONSUMER_GROUP, "raw", {keys.EVENTS_STREAM: ">"}, count=batch)
+        if not read:
+            break
+        entries = [(i.decode(), f) for i, f in read[0][1]]
+        outcome = await apply_entries(scripts, entries)
+        await redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
+    out["raw_ceiling_events_per_s"] = round(len(events) / (time.perf_counter() - started))
+    out["projection_bytes"] = await used_memory(redis) - before
+
+    await redis.flushall()
+    ids = await publish(redis, events)
+    consumer = Consumer(server.url)
+    started = time.perf_counter()
+    await wait_settled(redis, ids, timeout=3600)
+    out["consumer_drain_events_per_s"] = round(len(events) / (time.perf_counter() - started))
+    out["end_to_end_fraction_of_raw"] = round(out["end_to_end_events_per_s"] / out["raw_ceiling_events_per_s"], 3)
+    out["drain_fraction_of_raw"] = round(out["consumer_drain_events_per_s"] / out["raw_ceiling_events_per_s"], 3)
+    consumer.stop()
+    return out
+
+
+async def latencies(
+    url: str,
+    band: str,
+    as_of: str,
+    concurrency: int,
+    requests: int,
+    queries: list[tuple[str, dict[str, Any]]] = QUERIES,
+    cold: bool = False,
+) -> dict[str, Any]:
+    """p50/p99 of each query over request/reply. ``cold``: the band's change stamp is bumped
+    before every request (outside the timing), so no answer comes from the cache."""
+    out = {}
+    redis = Redis.from_url(url)
+    stamp = keys.band_key(band, "stamp")
+    async with StatsClient(url, timeout=60, max_connections=concurrency * 4 + 8) as client:
+        for name, params in queries:
+            body = {**({"band": band} if name != "bands" else {}), "as_of": as_of, **params}
+            for _ in range(3):
+                await client.query(name, **body)  # warm up
+            times: list[float] = []
+
+            async def worker(n: int, body: dict[str, Any] = body, name: str = name, times: list[float] = times) -> None:
+                for _ in range(n):
+                    if cold:
+                        await redis.incr(stamp)
+                    t = time.perf_counter()
+                    await client.query(name, **body)
+                    times.append((time.perf_counter() - t) * 1000)
+
+            await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
+            label = name + (
+                "" if not params or name in ("song", "setlist") else "_" + "_".join(map(str, params.values()))
+            )
+            out[label] = summary(times)
+    await redis.aclose()
+    return out
+
+
+def seed_times(events: list[dict[str, Any]], as_of: str, repeat: int) -> dict[str, Any]:
+    import seed_baseline
+
+    if why := seed_baseline.available():
+        return {"skipped": why}
+    seed = seed_baseline.Seed(Reference(events), "phish")
+    out = {}
+    calls = {
+        "gaps": {"min_plays": 5, "limit": 50},
+        "velocity": {"limit": 50},
+        "trends": {"period": "month"},
+        "stats": {},
+        "bustouts": {"days": 365, "gap_threshold": 180},
+        "debuts": {"days": 365},
+    }
+    for name, params in calls.items():
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            seed.call(name, as_of, vertical_slug="phish", **params)
+            times.append((time.perf_counter() - t) * 1000)
+        out[name] = {"median_ms": round(statistics.median(times), 1), "n": repeat}
+    return out
+
+
+async def live_visibility(
+    url: str, redis: Redis, backfill: list[dict[str, Any]], count: int, show: str
+) -> dict[str, Any]:
+    """Publish one PerformanceAdded, then ask `song` until it shows. With a backfill: the
+    backfill's events are published again and again (under fresh band names) for as long as
+    the measurement runs; it stops after `count` samples or 30 seconds."""
+    await publish(
+        redis,
+        [
+            json.dumps(
+                {
+                    "type": "ShowRecorded",
+                    "event_id": f"live-{show}",
+                    "band": "phish",
+                    "show_id": show,
+                    "date": "2025-07-01",
+                }
+            )
+        ],
+    )
+    done = asyncio.Event()
+    backfilled = 0
+
+    async def keep_backfilling() -> None:
+        nonlocal backfilled
+        round_ = 0
+        while backfill and not done.is_set():
+            round_ += 1
+            chunk = [json.dumps({**e, "band": f"{e['band']}-{round_}"}) for e in backfill]
+            for i in range(0, len(chunk), 5000):
+                if done.is_set():
+                    return
+                await publish(redis, chunk[i : i + 5000])
+                backfilled += len(chunk[i : i + 5000])
+
+    backfill_task = asyncio.create_task(keep_backfilling())
+    times = []
+    async with StatsClient(url, timeout=30) as client:
+        await asyncio.sleep(0.5)
+        base = (await client.song("phish", "486", as_of="2025-07-02"))["total_plays"]
+        deadline = time.perf_counter() + 30
+        for i in range(count):
+            if time.perf_counter() > deadline:
+                break
+            event = {
+                "type": "PerformanceAdded",
+                "event_id": f"live-{show}-{i}",
+                "band": "phish",
+                "show_id": show,
+                "position": i + 1,
+                "set": "1",
+                "song_id": "486",
+                "song_title": "Tweezer",
+            }
+            t = time.perf_counter()
+            await redis.xadd(keys.EVENTS_STREAM, {"__data__": json.dumps(event)})
+            while (await client.song("phish", "486", as_of="2025-07-02"))["total_plays"] < base + i + 1:
+                pass
+            times.append((time.perf_counter() - t) * 1000)
+    done.set()
+    await backfill_task
+    backlog = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0].get("lag")
+    return {**summary(times), "backfill_events_published": backfilled, "backlog_at_end": backlog}
+
+
+def synthetic(bands: int, plays_per_band: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Many bands of generated shows: 20 songs a show from a catalogue of 400 with a skewed rotation."""
+    rng = random.Random(seed)
+    events = []
+    weights = [1 / (k + 1) ** 0.8 for k in range(400)]
+    for b in range(bands):
+        band = f"synthetic-{b:02d}"
+        day = dt.date(1990, 1, 1)
+        for s in range(plays_per_band // 20):
+            day += dt.timedelta(days=rng.choice((1, 1, 2, 3, 30)))
+            show_id = f"{b}-{s}"
+            events.append(
+                {
+                    "type": "ShowRecorded",
+                    "event_id": f"{band}-s{s}",
+                    "band": band,
+                    "show_id": show_id,
+                    "date": day.isoformat(),
+                    "band_name": band.title(),
+                }
+            )
+            songs = set()
+            while len(songs) < 20:
+                songs.add(rng.choices(range(400), weights)[0])
+            for pos, song in enumerate(sorted(songs, key=lambda _: rng.random()), start=1):
+                events.append(
+                    {
+                        "type": "PerformanceAdded",
+                        "event_id": f"{band}-p{s}-{pos}",
+                        "band": band,
+                        "show_id": show_id,
+                        "position": pos,
+                        "set": "1" if pos < 10 else "2",
+                        "song_id": f"s{song}",
+                        "song_title": f"Song {song}",
+                    }
+                )
+    return events
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for package in ("faststream", "redis", "msgspec"):
+        out[package] = metadata.version(package)
+    return out
+
+
+async def run(quick: bool) -> dict[str, Any]:
+    for name in ("phish", "grateful-dead", "goose"):
+        if not datasets.available(name):
+            raise SystemExit(f"../shared/data/{name} is absent: the benchmark runs on the real histories")
+    phish = list(datasets.phish())
+    everything = [*phish, *datasets.grateful_dead(), *datasets.goose()]
+    last_show = max(e["date"] for e in phish if e["type"] == "ShowRecorded")
+    results: dict[str, Any] = {
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "quick": quick,
+        "versions": versions(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(tmp)
+        server.start()
+        redis = Redis.from_url(server.url)
+        results["versions"]["redis_server"] = (await redis.info("server"))["redis_version"]
+        try:
+            print("ingest: Phish + Grateful Dead + Goose", file=sys.stderr)
+            results["ingest"] = await bench_ingest(server, redis, lines(everything))
+            plays = sum(1 for e in everything if e["type"] == "PerformanceAdded")
+            results["memory"] = {
+                "plays": plays,
+                "bytes_per_play": round(results["ingest"]["projection_bytes"] / plays, 1),
+            }
+
+            print("queries over request/reply (Phish)", file=sys.stderr)
+            consumer = Consumer(server.url)
+            await ready(server.url)
+            ids = await publish(redis, lines(everything))
+            await wait_settled(redis, ids, timeout=3600)
+            n = 100 if quick else 400
+            played = {e["show_id"] for e in phish if e["type"] == "PerformanceAdded"}
+            show = max(
+                (e["date"], e["show_id"])
+                for e in phish
+                if e["type"] == "ShowRecorded" and e["date"] <= HISTORICAL and e["show_id"] in played
+            )[1]
+            queries = [(q, {"show_id": show} if q == "setlist" else p) for q, p in QUERIES]
+            results["queries"] = {}
+            for label, as_of in (("last_show", last_show), ("historical", HISTORICAL)):
+                for concurrency in (1, 16):
+                    key = f"{label}_c{concurrency}"
+                    print(f"  {key}", file=sys.stderr)
+                    results["queries"][key] = await latencies(server.url, "phish", as_of, concurrency, n, queries)
+                    results["queries"][key + "_cold"] = await latencies(
+                        server.url, "phish", as_of, concurrency, n, queries, cold=True
+                    )
+
+            print("seed router (SQLite, same Phish plays)", file=sys.stderr)
+            results["seed"] = {
+                "last_show": seed_times(phish, last_show, 1 if quick else 3),
+                "historical": seed_times(phish, HISTORICAL, 1 if quick else 3),
+            }
+            results["seed_ratio"] = {}
+            for label in ("last_show", "historical"):
+                ours = results["queries"][f"{label}_c1"]
+                seed = results["seed"][label]
+                if "skipped" not in seed:
+                    results["seed_ratio"][label] = {q: round(seed[q]["median_ms"] / ours[q]["p50_ms"], 1) for q in seed}
+
+            print("live visibility during a backfill", file=sys.stderr)
+            backfill = [{**e, "band": "backfill", "event_id": "bf-" + e["event_id"]} for e in datasets.grateful_dead()]
+            live_n = 100 if quick else 300
+            results["live_visibility_idle"] = await live_visibility(server.url, redis, [], live_n, "live-idle")
+            results["live_visibility"] = await live_visibility(server.url, redis, backfill, live_n, "live-backfill")
+            consumer.stop()
+
+            plays_per_band = 2_000 if quick else 20_000
+            print(f"scale: 50 bands x {plays_per_band} plays", file=sys.stderr)
+            events = synthetic(50, plays_per_band)
+            await redis.flushall()
+            consumer = Consumer(server.url)
+            await ready(server.url)
+            started = time.perf_counter()
+            ids = await publish(redis, lines(events))
+            await wait_settled(redis, ids, timeout=7200)
+            elapsed = time.perf_counter() - started
+            synthetic_last = max(
+                e["date"] for e in events if e["band"] == "synthetic-25" and e["type"] == "ShowRecorded"
+            )
+            scale_queries = [(q, p) for q, p in QUERIES if q not in ("song", "setlist")] + [("song", {"song_id": "s0"})]
+            results["scale"] = {
+                "plays": sum(1 for e in events if e["type"] == "PerformanceAdded"),
+                "bands": 50,
+                "end_to_end_events_per_s": round(len(events) / elapsed),
+                "queries_c1": await latencies(server.url, "synthetic-25", synthetic_last, 1, n // 2, scale_queries),
+                "queries_c1_cold": await latencies(
+                    server.url, "synthetic-25", synthetic_last, 1, n // 2, scale_queries, cold=True
+                ),
+            }
+            consumer.stop()
+        finally:
+            await redis.aclose()
+            server.stop()
+    return results
+
+
+def record(results: dict[str, Any]) -> Path:
+    out_dir = ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"{results['started'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    q = results["queries"]["last_show_c1"]
+    row = {
+        "started": results["started"],
+        "host": results["host"],
+        "quick": results["quick"],
+        **{f"v_{k}": v for k, v in results["versions"].items()},
+        "ingest_eps": results["ingest"]["end_to_end_events_per_s"],
+        "raw_eps": results["ingest"]["raw_ceiling_events_per_s"],
+        "drain_eps": results["ingest"]["consumer_drain_events_per_s"],
+        "bytes_per_play": results["memory"]["bytes_per_play"],
+        **{f"{name}_p50_ms": v["p50_ms"] for name, v in q.items()},
+        "gaps_seed_ratio": results["seed_ratio"].get("last_show", {}).get("gaps"),
+        "live_p99_ms": results["live_visibility"]["p99_ms"],
+        "scale_eps": results["scale"]["end_to_end_events_per_s"],
+    }
+    csv_path = ROOT / "docs" / "benchmarks.csv"
+    new = not csv_path.exists()
+    with csv_path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer requests and a smaller scale run")
+    args = parser.parse_args()
+    results = asyncio.run(run(args.quick))
+    path = record(results)
+    print(json.dumps(results, indent=2))
+    print(f"results: {path}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Comparing every query of the service with the reference, on one history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reference import Reference
+
+from projections.queries import Queries
+
+
+async def assert_same(queries: Queries, name: str, ours_params: dict[str, Any], expected: Any) -> None:
+    ours = await queries.answer(name, ours_params)
+    if ours != expected:
+        detail = _first_difference(ours, expected)
+        raise AssertionError(f"{name} {ours_params}: {detail}")
+
+
+def _first_difference(a: Any, b: Any, path: str = "$") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k, "<absent>") != b.get(k, "<absent>"):
+                return _first_difference(a.get(k, "<absent>"), b.get(k, "<absent>"), f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items, expected {len(b)}"
+    return f"{path}: got {a!r}, expected {b!r}"
+
+
+async def compare_aggregates(queries: Queries, ref: Reference, band: str, as_of: str, all_bands: bool = True) -> None:
+    """Every list and summary query, with several parameter sets (``bands`` if the reference
+    holds every band the service knows)."""
+    for min_plays in (0, 5, 40):
+        for sort in ("days", "shows"):
+            params = {"min_plays": min_plays, "limit": 200, "sort": sort}
+            await assert_same(
+                queries, "gaps", {"band": band, "as_of": as_of, **params}, ref.gaps(band, as_of, **params)
+            )
+    await assert_same(queries, "gaps", {"band": band, "as_of": as_of}, ref.gaps(band, as_of))
+    for limit in (50, 200):
+        await assert_same(
+            queries, "velocity", {"band": band, "as_of": as_of, "limit": limit}, ref.velocity(band, as_of, limit)
+        )
+    for period in ("month", "quarter", "year"):
+        await assert_same(
+            queries, "trends", {"band": band, "as_of": as_of, "period": period}, ref.trends(band, as_of, period)
+        )
+    await assert_same(queries, "stats", {"band": band, "as_of": as_of}, ref.stats(band, as_of))
+    for days, unit, threshold in (
+        (365, "days", None),
+        (4000, "days", 90),
+        (100000, "shows", None),
+        (3000, "shows", 20),
+    ):
+        params: dict[str, Any] = {"days": days, "unit": unit}
+        if threshold is not None:
+            params["gap_threshold"] = threshold
+        await assert_same(
+            queries,
+            "bustouts",
+            {"band": band, "as_of": as_of, **params},
+            ref.bustouts(band, as_of, days, threshold, unit),
+        )
+    for days in (0, 365, 100000):
+        await assert_same(
+            queries, "debuts", {"band": band, "as_of": as_of, "days": days}, ref.debuts(band, as_of, days)
+        )
+    if all_bands:
+        await assert_same(queries, "bands", {"as_of": as_of}, ref.bands_(as_of))
+
+
+async def compare_details(queries: Queries, ref: Reference, band: str, as_of: str) -> None:
+    """The song query for every song and the setlist query for every show."""
+    b = ref.bands[band]
+    for song_id in sorted(b.titles):
+        await assert_same(
+            queries, "song", {"band": band, "song_id": song_id, "as_of": as_of}, ref.song(band, song_id, as_of)
+        )
+    for show_id in sorted(b.shows):
+        expected = ref.setlist(band, show_id, as_of)
+        if expected is None:
+            continue
+        await assert_same(queries, "setlist", {"band": band, "show_id": show_id, "as_of": as_of}, expected)

@@ -1,0 +1,97 @@
+"""Fixtures: a real redis-server started for the test session, and the service running on it.
+
+The tests never touch a Redis they did not start. ``SETLIST_TEST_REDIS_URL`` points them at
+another server instead; its database is flushed before each test, so give them one of
+their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from projections.queries import Queries
+from projections.scripts import Scripts
+from service.app import running
+from service.config import Settings
+from service.embedded import RedisServer
+from service.ingest import Settled, publish, wait_settled
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("SETLIST_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def settings_for_tests(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"consumer": "test-consumer", "batch_size": 500, "claim_idle_ms": 1000}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def service(redis: Redis, redis_url: str) -> AsyncIterator[Queries]:
+    """The consumer and query handlers running; yields the queries they answer with."""
+    async with running(settings_for_tests(), redis_url):
+        yield Queries(Scripts(redis))
+
+
+async def ingest(redis: Redis, events: list[Any], timeout: float = 300.0) -> Settled:
+    """Publish events (dicts, or raw bytes/str for poison) and wait until all are settled."""
+    lines = [e if isinstance(e, (bytes, str)) else json.dumps(e) for e in events]
+    ids = await publish(redis, lines)
+    return await wait_settled(redis, ids, timeout=timeout)
+
+
+def shared_data(name: str) -> Path:
+    from datasets import DATA
+
+    path = DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: the real histories live in ../shared/data beside the project")
+    return path
+
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+async def contents(redis: Redis, pattern: str) -> dict[bytes, Any]:
+    """Every key matching ``pattern`` with its logical contents (DUMP bytes depend on encoding)."""
+    out: dict[bytes, Any] = {}
+    for key in sorted(await redis.keys(pattern)):
+        kind = (await redis.type(key)).decode() if isinstance(await redis.type(key), bytes) else await redis.type(key)
+        if kind == "hash":
+            out[key] = await redis.hgetall(key)
+        elif kind == "zset":
+            out[key] = await redis.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            out[key] = sorted(await redis.smembers(key))
+        else:
+            out[key] = await redis.get(key)
+    return out

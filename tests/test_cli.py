@@ -1,0 +1,124 @@
+"""The setlist-stats command as a user runs it: serve, ingest --wait, query, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from factory import perf, show
+from redis.asyncio import Redis
+
+CLI = [sys.executable, "-m", "service.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    return {**base, **extra}
+
+
+def run(*args: str, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env(**extra)
+    )
+
+
+@pytest.fixture
+def served(redis: Redis, redis_url: str, tmp_path: Path) -> Iterator[str]:
+    process = subprocess.Popen(
+        [*CLI, "serve"],
+        cwd=ROOT,
+        env=env(REDIS_URL=redis_url, CONSUMER_NAME="cli-test"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield redis_url
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+        assert process.returncode == 0, output
+        assert "secret" not in output
+
+
+def test_ingest_wait_and_query(served: str, tmp_path: Path) -> None:
+    events = [
+        show("s1", "2001-01-01", band_name="Band"),
+        perf("s1", 1, "a"),
+        perf("s1", 2, "b"),
+        show("s2", "2001-02-01"),
+        perf("s2", 1, "a"),
+    ]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events[:3]) + "\n{not json\n")
+    result = run(
+        "ingest", str(path), "-", "--wait", stdin="\n".join(json.dumps(e) for e in events[3:]), REDIS_URL=served
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"published": 6, "applied": 5, "dead_lettered": 1}
+    assert "not valid JSON" in result.stderr
+
+    result = run("query", "gaps", "--band", "band", "--as-of", "2001-03-01", "--min-plays", "1", REDIS_URL=served)
+    assert result.returncode == 0, result.stderr
+    assert [(g["song_id"], g["shows_since_played"]) for g in json.loads(result.stdout)] == [("b", 1), ("a", 0)]
+    result = run("query", "song", "--band", "band", "--song-id", "a", "--as-of", "2001-03-01", REDIS_URL=served)
+    assert json.loads(result.stdout)["plays"][1]["gap_shows"] == 1
+
+    result = run("query", "gaps", "--band", "band", "--limit", "500", REDIS_URL=served)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "limit must be an integer from 1 to 200, got 500" in result.stderr
+    result = run("query", "stats", "--band", "nobody", REDIS_URL=served)
+    assert result.returncode == 2 and "Band not found" in result.stderr
+
+
+def test_dlq_list_and_replay(served: str, tmp_path: Path) -> None:
+    result = run(
+        "ingest",
+        "-",
+        "--wait",
+        stdin='{"type": "ShowRecorded"}\n' + json.dumps(show("s1", "2001-01-01")),
+        REDIS_URL=served,
+    )
+    assert json.loads(result.stdout) == {"published": 2, "applied": 1, "dead_lettered": 1}
+    listed = [json.loads(line) for line in run("dlq", "list", REDIS_URL=served).stdout.splitlines()]
+    assert len(listed) == 1 and listed[0]["raw"] == '{"type": "ShowRecorded"}'
+    assert "missing required field" in listed[0]["reason"]
+    assert run("dlq", "replay", REDIS_URL=served).returncode == 2  # neither ids nor --all
+    assert "not in the dead-letter stream: 1-1" in run("dlq", "replay", "1-1", REDIS_URL=served).stderr
+    result = run("dlq", "replay", listed[0]["id"], REDIS_URL=served)
+    assert json.loads(result.stdout) == {"replayed": 1}
+    time.sleep(1.0)  # still invalid: parked again, as a new entry
+    again = [json.loads(line) for line in run("dlq", "list", REDIS_URL=served).stdout.splitlines()]
+    assert len(again) == 1 and again[0]["id"] != listed[0]["id"]
+
+
+def test_ingest_of_a_missing_file_fails_clearly(redis_url: str) -> None:
+    result = run("ingest", "/nonexistent/events.jsonl", REDIS_URL=redis_url)
+    assert result.returncode != 0 and "cannot read /nonexistent/events.jsonl" in result.stderr
+
+
+def test_demo_on_an_embedded_redis(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run("demo", SETLIST_STATS_HOME=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for heading in ("Overdue, in days", "Overdue, in shows", "Hot right now", "Bustouts", "Debuts"):
+        assert result.stdout.count(heading) == 2
+    assert "embedded redis-server" in result.stderr and "0 dead-lettered" in result.stderr
+    assert time.monotonic() - started < 240
+
+
+def test_demo_write_gives_valid_events(tmp_path: Path) -> None:
+    from projections.events import decode_event
+
+    path = tmp_path / "demo.jsonl"
+    assert run("demo", "--write", str(path)).returncode == 0
+    lines = path.read_text().splitlines()
+    assert len(lines) > 10_000
+    assert all(decode_event(line) for line in lines)

@@ -1,0 +1,331 @@
+"""Hand-written edge cases through the real consumer: exact values, and the reference agreeing."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from compare import compare_aggregates, compare_details
+from conftest import ingest
+from factory import perf, perf_removed, show, show_removed
+from redis.asyncio import Redis
+from reference import Reference
+
+from projections.batch import apply_entries
+from projections.params import QueryError
+from projections.queries import Queries
+from projections.scripts import Scripts
+
+AS_OF = "2030-01-01"
+
+
+async def check_reference(queries: Queries, events: list[dict[str, Any]], band: str = "band") -> Reference:
+    ref = Reference(events)
+    for as_of in ("1999-01-01", "2005-06-01", AS_OF):
+        await compare_aggregates(queries, ref, band, as_of)
+        await compare_details(queries, ref, band, as_of)
+    return ref
+
+
+async def song(queries: Queries, song_id: str, as_of: str = AS_OF, band: str = "band") -> dict[str, Any]:
+    result: dict[str, Any] = await queries.answer("song", {"band": band, "song_id": song_id, "as_of": as_of})
+    return result
+
+
+async def test_repeat_within_one_show(redis: Redis, service: Queries) -> None:
+    events = [
+        show("s1", "2001-01-01"),
+        perf("s1", 1, "a"),
+        perf("s1", 2, "b"),
+        perf("s1", 3, "a", is_reprise=True),
+        show("s2", "2001-01-02"),
+        perf("s2", 1, "a"),
+    ]
+    await ingest(redis, events)
+    a = await song(service, "a")
+    assert [p["gap_shows"] for p in a["plays"]] == [None, 0, 1]
+    assert [p["gap_days"] for p in a["plays"]] == [None, 0, 1]
+    assert (a["total_plays"], a["shows_played"], a["average_gap_shows"], a["average_gap_days"]) == (3, 2, 1.0, 0.5)
+    setlist = await service.answer("setlist", {"band": "band", "show_id": "s1"})
+    assert [(p["song_id"], p["is_debut"], p["gap_shows"], p["is_reprise"]) for p in setlist["performances"]] == [
+        ("a", True, None, False),
+        ("b", True, None, False),
+        ("a", False, 0, True),
+    ]
+    await check_reference(service, events)
+
+
+async def test_two_shows_on_one_date_are_ordered_by_show_order(redis: Redis, service: Queries) -> None:
+    events = [
+        show("late", "2001-05-05", show_order=2),
+        perf("late", 1, "a"),
+        show("early", "2001-05-05", show_order=1),
+        perf("early", 1, "a"),
+        perf("early", 2, "b"),
+    ]
+    await ingest(redis, events)
+    a = await song(service, "a")
+    assert [(p["show_id"], p["gap_shows"], p["gap_days"]) for p in a["plays"]] == [
+        ("early", None, None),
+        ("late", 1, 0),
+    ]
+    gaps = await service.answer("gaps", {"band": "band", "as_of": AS_OF, "min_plays": 1, "sort": "shows"})
+    assert [(g["song_id"], g["shows_since_played"]) for g in gaps] == [("b", 1), ("a", 0)]
+    await check_reference(service, events)
+
+
+async def test_excluded_show_performance_and_soundcheck_do_not_count(redis: Redis, service: Queries) -> None:
+    events = [
+        show("s1", "2001-01-01"),
+        perf("s1", 1, "a"),
+        show("x", "2001-02-01", counts_for_stats=False),
+        perf("x", 1, "a"),
+        perf("x", 2, "rare"),
+        show("s2", "2001-03-01"),
+        perf("s2", 1, "a", counts_for_stats=False),
+        perf("s2", 2, "check", set="s"),
+        perf("s2", 3, "a"),
+    ]
+    await ingest(redis, events)
+    a = await song(service, "a")
+    assert [(p["show_id"], p["position"], p["gap_shows"]) for p in a["plays"]] == [("s1", 1, None), ("s2", 3, 1)]
+    stats = await service.answer("stats", {"band": "band", "as_of": AS_OF})
+    assert (stats["total_shows"], stats["total_performances"], stats["unique_songs_played"], stats["total_songs"]) == (
+        2,
+        2,
+        1,
+        3,
+    )
+    setlist = await service.answer("setlist", {"band": "band", "show_id": "s2"})
+    assert [(p["song_id"], p["counts_for_stats"], p["gap_shows"], p["is_debut"]) for p in setlist["performances"]] == [
+        ("a", False, None, False),
+        ("check", True, None, False),
+        ("a", True, 1, False),
+    ]
+    assert (await service.answer("setlist", {"band": "band", "show_id": "x"}))["counts_for_stats"] is False
+    await check_reference(service, events)
+
+
+async def test_performance_before_its_show_waits_for_it(redis: Redis, service: Queries) -> None:
+    early = [perf("s2", 1, "a"), show("s1", "2001-01-01"), perf("s1", 1, "a")]
+    await ingest(redis, early)
+    assert (await song(service, "a"))["total_plays"] == 1
+    with pytest.raises(QueryError, match="Show not found"):
+        await service.answer("setlist", {"band": "band", "show_id": "s2"})
+    late = [show("s2", "2001-01-05")]
+    await ingest(redis, late)
+    a = await song(service, "a")
+    assert [(p["show_id"], p["gap_shows"]) for p in a["plays"]] == [("s1", None), ("s2", 1)]
+    await check_reference(service, early + late)
+
+
+async def test_backfilled_show_shifts_the_gaps_after_it(redis: Redis, service: Queries) -> None:
+    first = [
+        show("s1", "2000-01-01"),
+        perf("s1", 1, "a"),
+        show("s3", "2010-01-01"),
+        perf("s3", 1, "a"),
+        show("s4", "2011-01-01"),
+        perf("s4", 1, "b"),
+    ]
+    await ingest(redis, first)
+    assert [p["gap_shows"] for p in (await song(service, "a"))["plays"]] == [None, 1]
+    backfill = [show("s2", "2005-01-01"), perf("s2", 1, "b")]
+    await ingest(redis, backfill)
+    a = await song(service, "a")
+    assert [p["gap_shows"] for p in a["plays"]] == [None, 2]
+    assert a["shows_since_played"] == 1 and a["longest_gap_shows"] == 2
+    assert [p["gap_shows"] for p in (await song(service, "b"))["plays"]] == [None, 2]
+    await check_reference(service, first + backfill)
+
+
+async def test_redated_show_moves_its_performances(redis: Redis, service: Queries) -> None:
+    events = [
+        show("s1", "2001-01-01"),
+        perf("s1", 1, "a"),
+        show("s2", "2001-06-01"),
+        perf("s2", 1, "b"),
+        show("s3", "2001-09-01"),
+        perf("s3", 1, "a"),
+    ]
+    await ingest(redis, events)
+    redate = [show("s3", "2000-06-01", venue="Moved")]
+    await ingest(redis, redate)
+    a = await song(service, "a")
+    assert [(p["show_id"], p["date"], p["gap_shows"]) for p in a["plays"]] == [
+        ("s3", "2000-06-01", None),
+        ("s1", "2001-01-01", 1),
+    ]
+    trends = await service.answer("trends", {"band": "band", "as_of": AS_OF})
+    assert trends["trends"] == [
+        {"period": "2000-06", "shows": 1, "performances": 1},
+        {"period": "2001-01", "shows": 1, "performances": 1},
+        {"period": "2001-06", "shows": 1, "performances": 1},
+    ]
+    assert (await service.answer("setlist", {"band": "band", "show_id": "s3"}))["venue"] == "Moved"
+    await check_reference(service, events + redate)
+
+
+async def test_removals_and_replacements(redis: Redis, service: Queries) -> None:
+    events = [
+        show("s1", "2001-01-01"),
+        perf("s1", 1, "a"),
+        perf("s1", 2, "b"),
+        show("s2", "2001-02-01"),
+        perf("s2", 1, "a"),
+        perf("s2", 2, "c"),
+        perf_removed("s1", 2),  # b is gone
+        perf("s2", 2, "d", title="Dee"),  # the slot now holds d
+        show_removed("s2"),  # s2 and its performances are gone
+        perf("s2", 3, "e"),  # written after the removal: waits for s2
+    ]
+    await ingest(redis, events)
+    stats = await service.answer("stats", {"band": "band", "as_of": AS_OF})
+    assert (stats["total_shows"], stats["total_performances"], stats["unique_songs_played"]) == (1, 1, 1)
+    with pytest.raises(QueryError, match="Show not found"):
+        await service.answer("setlist", {"band": "band", "show_id": "s2"})
+    back = [show("s2", "2001-02-02")]  # recorded again: only e, written after the removal
+    await ingest(redis, back)
+    setlist = await service.answer("setlist", {"band": "band", "show_id": "s2"})
+    assert [(p["position"], p["song_id"]) for p in setlist["performances"]] == [(3, "e")]
+    assert (await song(service, "d"))["total_plays"] == 0
+    await check_reference(service, events + back)
+
+
+async def test_as_of_before_the_first_show_and_unknown_names(redis: Redis, service: Queries) -> None:
+    events = [show("s1", "2001-01-01", band_name="The Band"), perf("s1", 1, "a")]
+    await ingest(redis, events)
+    before = {"band": "band", "as_of": "2000-12-31"}
+    assert await service.answer("gaps", {**before, "min_plays": 0}) == []
+    assert await service.answer("velocity", before) == []
+    assert (await service.answer("trends", before))["trends"] == []
+    stats = await service.answer("stats", before)
+    assert (stats["vertical_name"], stats["total_shows"], stats["first_show"], stats["avg_songs_per_show"]) == (
+        "The Band",
+        0,
+        None,
+        0.0,
+    )
+    assert (await service.answer("bustouts", before))["bustouts"] == []
+    assert (await service.answer("debuts", before))["debuts"] == []
+    a = await song(service, "a", as_of="2000-12-31")
+    assert (a["total_plays"], a["debut_date"], a["plays"]) == (0, None, [])
+    with pytest.raises(QueryError, match="Show not found"):
+        await service.answer("setlist", {**before, "show_id": "s1"})
+    for query, params, message in [
+        ("gaps", {"band": "nope"}, "Band not found"),
+        ("song", {"band": "band", "song_id": "zzz"}, "Song not found"),
+        ("setlist", {"band": "band", "show_id": "zzz"}, "Show not found"),
+    ]:
+        with pytest.raises(QueryError, match=message) as info:
+            await service.answer(query, params)
+        assert info.value.code == "not_found"
+    await check_reference(service, events)
+
+
+async def test_windows_follow_as_of(redis: Redis, service: Queries) -> None:
+    events = [
+        show("s1", "2000-01-01"),
+        perf("s1", 1, "a"),
+        show("s2", "2001-03-01"),
+        perf("s2", 1, "a"),
+        perf("s2", 2, "new"),
+    ]
+    await ingest(redis, events)
+    v = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band", "as_of": "2001-03-31"})}
+    assert (v["a"]["plays_last_30_days"], v["a"]["plays_last_year"], v["a"]["velocity_score"]) == (1, 1, 6.0)
+    v = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band", "as_of": "2001-04-01"})}
+    assert (v["a"]["plays_last_30_days"], v["a"]["plays_last_90_days"], v["a"]["velocity_score"]) == (0, 1, 3.0)
+    v = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band", "as_of": "2001-05-30"})}
+    assert (v["a"]["plays_last_30_days"], v["a"]["plays_last_90_days"], v["a"]["plays_last_year"]) == (0, 1, 1)
+    v = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band", "as_of": "2001-05-31"})}
+    assert (v["a"]["plays_last_90_days"], v["a"]["plays_last_year"]) == (0, 1)
+    v = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band", "as_of": "2002-03-01"})}
+    assert (v["a"]["plays_last_year"], v["a"]["velocity_score"], v["a"]["total_plays"]) == (1, 1.0, 2)
+    v = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band", "as_of": "2002-03-02"})}
+    assert (v["a"]["plays_last_year"], v["a"]["velocity_score"]) == (0, 0.0)
+    b = await service.answer("bustouts", {"band": "band", "as_of": "2001-03-01", "days": 0})
+    assert [(r["song_id"], r["gap_days"], r["gap_shows"], r["previous_play"]) for r in b["bustouts"]] == [
+        ("a", 425, 1, "2000-01-01")
+    ]
+    assert (await service.answer("bustouts", {"band": "band", "as_of": "2001-03-02", "days": 0}))["bustouts"] == []
+    d = await service.answer("debuts", {"band": "band", "as_of": "2002-02-28"})
+    assert [r["song_id"] for r in d["debuts"]] == ["new"]
+    assert (await service.answer("debuts", {"band": "band", "as_of": "2002-03-02"}))["debuts"] == []
+    await check_reference(service, events)
+
+
+EDGE_LOG = [
+    show("s1", "2001-01-01"),
+    perf("s1", 1, "a"),
+    perf("s1", 2, "b"),
+    perf("s2", 1, "a"),
+    show("s2", "2001-02-01"),
+    perf("s1", 2, "c"),
+    show("s3", "2001-03-01", counts_for_stats=False),
+    perf("s3", 1, "a"),
+    show_removed("s3"),
+    perf_removed("s2", 1),
+    perf("s2", 1, "a", title="A again"),
+    show("s1", "2000-12-01"),
+    show("s3", "2001-04-01"),
+    perf("s3", 2, "b"),
+]
+
+
+async def test_any_processing_order_converges(redis: Redis) -> None:
+    """The same log (fixed entry ids) applied in random orders, with copies, gives the same answers."""
+    scripts = Scripts(redis)
+    queries = Queries(scripts)
+    log = [(f"{1000 + i}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(EDGE_LOG)]
+
+    async def answers() -> list[Any]:
+        out = []
+        for name in ("gaps", "velocity", "stats", "trends", "bustouts", "debuts"):
+            out.append(
+                await queries.answer(
+                    name, {"band": "band", "as_of": AS_OF, **({"min_plays": 0} if name == "gaps" else {})}
+                )
+            )
+        for s in ("a", "b", "c"):
+            out.append(await queries.answer("song", {"band": "band", "song_id": s, "as_of": AS_OF}))
+        return out
+
+    await apply_entries(scripts, log)
+    expected = await answers()
+    ref = Reference(EDGE_LOG)
+    await compare_aggregates(queries, ref, "band", AS_OF)
+    await compare_details(queries, ref, "band", AS_OF)
+    rng = random.Random(7)
+    for _ in range(40):
+        await redis.flushdb()
+        order = log + rng.sample(log, 5)
+        rng.shuffle(order)
+        cut = rng.randrange(1, len(order))
+        await apply_entries(scripts, order[:cut])
+        await apply_entries(scripts, order[cut:])
+        assert await answers() == expected
+
+
+async def test_windows_age_with_the_wall_clock(redis: Redis, service: Queries) -> None:
+    """No as_of: the windows end today, and move with the clock with no new events."""
+    import datetime as dt
+
+    today = dt.datetime.now(dt.UTC).date()
+    played = (today - dt.timedelta(days=29)).isoformat()
+    await ingest(
+        redis, [show("old", "2001-01-01"), perf("old", 1, "a"), show("recent", played), perf("recent", 1, "a")]
+    )
+    now = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band"})}
+    assert (now["a"]["plays_last_30_days"], now["a"]["plays_last_90_days"]) == (1, 1)
+    later = today + dt.timedelta(days=2)
+    aged = {r["song_id"]: r for r in await service.answer("velocity", {"band": "band"}, today=later)}
+    assert (aged["a"]["plays_last_30_days"], aged["a"]["plays_last_90_days"]) == (0, 1)
+    bustouts = await service.answer("bustouts", {"band": "band", "days": 30})
+    assert [b["bustout_date"] for b in bustouts["bustouts"]] == [played]
+    assert (await service.answer("bustouts", {"band": "band", "days": 30}, today=later))["bustouts"] == []
+    assert [d["song_id"] for d in (await service.answer("debuts", {"band": "band", "days": 30}))["debuts"]] == []
+    gaps = await service.answer("gaps", {"band": "band", "min_plays": 1}, today=later)
+    assert gaps[0]["days_since_played"] == 31

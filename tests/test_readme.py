@@ -1,0 +1,35 @@
+"""The README's Python tour runs as written (against the test server)."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+from conftest import ingest
+from factory import perf, show
+from redis.asyncio import Redis
+
+from projections.queries import Queries
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+async def test_readme_python_block(redis: Redis, redis_url: str, service: Queries) -> None:
+    await ingest(
+        redis,
+        [show("1", "2024-05-01", band="phish"), perf("1", 1, "tweezer", band="phish")]
+        + [
+            e
+            for i in range(2, 8)
+            for e in (show(str(i), f"2024-05-0{i}", band="phish"), perf(str(i), 1, "tweezer", band="phish"))
+        ],
+    )
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert block
+    code = block.group(1).replace("redis://localhost:6379/0", redis_url)
+    namespace: dict[str, object] = {}
+    exec("async def tour():\n" + textwrap.indent(code, "    ") + "\n    return overdue, hot\n", namespace)
+    overdue, hot = await namespace["tour"]()  # type: ignore[operator]
+    assert [(g["song_id"], g["total_plays"]) for g in overdue] == [("tweezer", 7)]
+    assert hot[0]["song_id"] == "tweezer"

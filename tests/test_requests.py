@@ -1,0 +1,99 @@
+"""Queries over FastStream request/reply: answers, and a clear error for every bad request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import ingest
+from factory import perf, show
+from fast_depends.msgspec import MsgSpecSerializer
+from faststream.redis import RedisBroker
+from redis.asyncio import Redis
+
+from projections.params import QueryError
+from projections.queries import Queries
+from service.app import QUERY_SUBJECT, query_subject
+from service.client import StatsClient
+
+EVENTS = [show("s1", "2001-01-01", band_name="Band"), perf("s1", 1, "a"), show("s2", "2001-02-01"), perf("s2", 1, "a")]
+
+BAD = [
+    ("gaps", {"min_plays": -1}, "min_plays", "an integer >= 0"),
+    ("gaps", {"min_plays": "5"}, "min_plays", "an integer >= 0"),
+    ("gaps", {"min_plays": True}, "min_plays", "an integer >= 0"),
+    ("gaps", {"limit": 0}, "limit", "from 1 to 200"),
+    ("gaps", {"limit": 201}, "limit", "from 1 to 200"),
+    ("gaps", {"limit": 2.5}, "limit", "from 1 to 200"),
+    ("gaps", {"sort": "plays"}, "sort", "days, shows"),
+    ("gaps", {"as_of": "2024-13-01"}, "as_of", "YYYY-MM-DD"),
+    ("gaps", {"as_of": "yesterday"}, "as_of", "YYYY-MM-DD"),
+    ("gaps", {"as_of": 20240101}, "as_of", "YYYY-MM-DD"),
+    ("gaps", {"colour": "red"}, "colour", "allowed: band, min_plays, limit, sort, as_of"),
+    ("velocity", {"limit": -3}, "limit", "from 1 to 200"),
+    ("trends", {"period": "week"}, "period", "month, quarter, year"),
+    ("bustouts", {"days": -1}, "days", "an integer >= 0"),
+    ("bustouts", {"gap_threshold": -5}, "gap_threshold", "an integer >= 0"),
+    ("bustouts", {"unit": "years"}, "unit", "days, shows"),
+    ("debuts", {"days": "365"}, "days", "an integer >= 0"),
+    ("song", {}, "song_id", "required"),
+    ("song", {"song_id": "has space"}, "song_id", "a song id"),
+    ("setlist", {}, "show_id", "required"),
+    ("setlist", {"show_id": ["x"]}, "show_id", "a show id"),
+    ("stats", {"band": "Not A Slug"}, "band", "a band slug"),
+    ("stats", {"band": None}, "band", "required"),
+]
+
+
+@pytest.fixture
+async def client(redis: Redis, redis_url: str, service: Queries) -> Any:
+    await ingest(redis, EVENTS)
+    async with StatsClient(redis_url, timeout=10) as c:
+        yield c
+
+
+@pytest.mark.parametrize(("query", "params", "parameter", "allowed"), BAD)
+async def test_bad_parameters_get_an_error_naming_them(
+    client: StatsClient, query: str, params: dict[str, Any], parameter: str, allowed: str
+) -> None:
+    with pytest.raises(QueryError) as info:
+        await client.query(query, **{"band": "band", **params})
+    assert info.value.code == "invalid_parameter"
+    assert info.value.parameter == parameter
+    assert parameter in info.value.message and allowed in info.value.message
+
+
+async def test_answers_and_not_found_over_request_reply(client: StatsClient) -> None:
+    gaps = await client.gaps("band", as_of="2001-03-01", min_plays=1)
+    assert [(g["song_id"], g["total_plays"], g["days_since_played"]) for g in gaps] == [("a", 2, 28)]
+    assert (await client.stats("band", as_of="2001-03-01"))["vertical_name"] == "Band"
+    assert [b["band"] for b in await client.bands()] == ["band"]
+    for call, message in [
+        (client.stats("nope"), "Band not found"),
+        (client.song("band", "zz"), "Song not found"),
+        (client.setlist("band", "zz"), "Show not found"),
+    ]:
+        with pytest.raises(QueryError, match=message):
+            await call
+    with pytest.raises(QueryError, match="unknown query 'overdue'"):
+        await client.query("overdue", band="band")
+
+
+async def test_malformed_requests_and_the_handlers_keep_serving(redis_url: str, client: StatsClient) -> None:
+    broker = RedisBroker(redis_url, serializer=MsgSpecSerializer())
+    async with broker:
+        for subject, body in [
+            (query_subject("gaps"), b"\xff not json"),
+            (query_subject("gaps"), [1, 2]),
+            (QUERY_SUBJECT, {"query": "overdue", "params": {}}),
+            (QUERY_SUBJECT, "gaps"),
+        ]:
+            reply = await (await broker.request(body, channel=subject, timeout=10)).decode()
+            assert reply["ok"] is False and reply["error"]["message"], reply
+        reply = await (
+            await broker.request(
+                {"query": "stats", "params": {"band": "band", "as_of": "2001-03-01"}}, channel=QUERY_SUBJECT, timeout=10
+            )
+        ).decode()
+        assert reply["ok"] and reply["result"]["total_shows"] == 2
+    assert (await client.stats("band", as_of="2001-03-01"))["total_performances"] == 2
