@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -33,6 +34,9 @@ from .reclaim import Reclaimer
 
 log = logging.getLogger("setlist-stats")
 
+
+#: Seconds a stopping part may take before it is logged and left behind.
+STOP_TIMEOUT = 10.0
 
 #: The request/reply channel taking ``{"query": name, "params": {...}}`` for any query.
 QUERY_SUBJECT = "setlist-stats.query"
@@ -93,8 +97,9 @@ class Service:
     async def stop(self) -> None:
         if self._reclaim_task:
             self._reclaim_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reclaim_task
+            done, _ = await asyncio.wait({self._reclaim_task}, timeout=STOP_TIMEOUT)
+            if not done:
+                log.error("the reclaimer did not stop within %s s; left behind", STOP_TIMEOUT)
         if self.redis:
             await self.redis.aclose()
 
@@ -181,7 +186,28 @@ def _register_query(broker: RedisBroker, service: Service, name: str) -> None:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings | None = None, url: str | None = None) -> AsyncIterator[FastStream]:
-    """The app started (consumer and query handlers) for the duration of the context."""
+    """The app started (consumer and query handlers) for the duration of the context.
+
+    Stopping is bounded: a part that does not stop within ``STOP_TIMEOUT`` seconds is logged
+    with where it waits and left behind. Nothing is lost by that: what it had read and not
+    acked stays pending and is reclaimed by the next consumer.
+    """
     app = create_app(settings, url)
-    async with app:
+    await app.start()
+    try:
         yield app
+    finally:
+        stopping = asyncio.ensure_future(app.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=2 * STOP_TIMEOUT)
+        if done:
+            stopping.result()
+        else:
+            log.error("the app did not stop within %s s; left behind:\n%s", 2 * STOP_TIMEOUT, _stacks(stopping))
+
+
+def _stacks(task: asyncio.Task[Any]) -> str:
+    """Where a task and every other task of the loop wait, for a log line."""
+    out = io.StringIO()
+    for each in [task, *(t for t in asyncio.all_tasks() if t is not task)]:
+        each.print_stack(file=out)
+    return out.getvalue()

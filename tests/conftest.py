@@ -7,9 +7,12 @@ their own.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,13 +43,31 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
+async def redis(redis_url: str, request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     await client.flushdb()
+    watchdog = _stuck_task_report(asyncio.get_running_loop(), float(request.config.getini("timeout") or 0))
     try:
         yield client
     finally:
+        watchdog.cancel()
         await client.aclose()
+
+
+def _stuck_task_report(loop: asyncio.AbstractEventLoop, limit: float) -> threading.Timer:
+    """Shortly before pytest-timeout fails a stuck test, print where every asyncio task waits
+    (pytest-timeout itself shows only the threads, all parked in the event loop's select)."""
+
+    def report() -> None:
+        print(f"--- asyncio tasks after {limit - 30:.0f} s ---", file=sys.stderr)
+        for task in asyncio.all_tasks(loop):
+            task.print_stack(file=sys.stderr)
+
+    timer = threading.Timer(max(limit - 30, 1), loop.call_soon_threadsafe, (report,))
+    timer.daemon = True
+    if limit:
+        timer.start()
+    return timer
 
 
 def settings_for_tests(**overrides: Any) -> Settings:
