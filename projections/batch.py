@@ -18,6 +18,13 @@ from .events import Event, InvalidEvent, decode_event
 from .scripts import Scripts
 
 DATA_FIELD = b"__data__"
+#: Events per script call. Redis runs one script at a time: a long call holds back every
+#: other client, a short one costs throughput (a call of 100 events takes about 10 ms here,
+#: and applying in calls of 100 instead of 1,000 costs about 15 % of the ingest rate).
+BULK_CHUNK = 1000
+#: ... while live events are being published (see ``keys.LIVE``): a write-through waits for
+#: at most one such call.
+LIVE_CHUNK = 100
 #: What FastStream's binary message format starts with (its publish writes it to ``__data__``).
 _FASTSTREAM_MAGIC = b"\x89BIN\x0d\x0a\x1a\x0a"
 
@@ -49,6 +56,11 @@ class Outcome:
         return self.applied + self.dead
 
 
+async def chunk_size(redis: Redis) -> int:
+    """Events per script call for the next batch: short while live events are published."""
+    return LIVE_CHUNK if await redis.exists(keys.LIVE) else BULK_CHUNK
+
+
 async def active_generations(redis: Redis) -> list[int]:
     """The projection generations events go to: the current one, and the next while a rebuild runs."""
     current, following = await redis.hmget(keys.GENERATION, ["current", "next"])
@@ -62,9 +74,12 @@ async def apply_entries(
     scripts: Scripts,
     entries: Iterable[tuple[str, Mapping[bytes, bytes]]],
     generations: list[int] | None = None,
+    chunk: int = BULK_CHUNK,
 ) -> Outcome:
-    """Apply stream entries ``(id, fields)``: each band's events in one atomic script call per
-    generation (by default the active ones, read after the entries were)."""
+    """Apply stream entries ``(id, fields)``: each event atomically, a band's events in script
+    calls of up to ``chunk`` events per generation (by default the active generations,
+    read after the entries were). The calls go in one pipeline; Redis serves other clients
+    between them."""
     outcome = Outcome()
     events: list[tuple[str, Event]] = []
     for entry_id, fields in entries:
@@ -80,18 +95,23 @@ async def apply_entries(
     redis: Redis = scripts.redis
     if generations is None:
         generations = await active_generations(redis)
-    calls = [(band, generation) for band in batches for generation in generations]
+    calls = [
+        (band, batches[band][i : i + chunk], generation)
+        for band in batches
+        for i in range(0, len(batches[band]), chunk)
+        for generation in generations
+    ]
     async with redis.pipeline(transaction=False) as pipe:
         pipe.sadd(keys.BANDS, *batches)
-        for band, generation in calls:
-            await scripts.apply(band, batches[band], generation, client=pipe)
+        for band, part, generation in calls:
+            await scripts.apply(band, part, generation, client=pipe)
         results = await pipe.execute(raise_on_error=False)
     if isinstance(results[0], Exception):
         outcome.failed.extend(entry_id for entry_id, _ in events)
         outcome.errors.append(str(results[0]))
         return outcome
     failed_bands: set[str] = set()
-    for (band, _), result in zip(calls, results[1:], strict=True):
+    for (band, _, _), result in zip(calls, results[1:], strict=True):
         if isinstance(result, Exception) and band not in failed_bands:
             failed_bands.add(band)
             outcome.errors.append(f"{band}: {result}")

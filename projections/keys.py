@@ -32,8 +32,9 @@ show:<id>      hash    pos4 -> slot record of one show (JSON array: version, set
 so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
 
 Global keys: the events stream, its consumer group, the dead-letter stream and its index,
-the set of known bands, and the generations (hash: ``current``, and ``next`` while a rebuild
-runs).
+the set of known bands, the generations (hash: ``current``, and ``next`` while a rebuild
+runs) and the live marker (a string with an expiry, set by every write-through publish:
+while it exists, consumers apply in short script calls).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ DEAD_STREAM = f"{PREFIX}:{{dead}}:stream"
 DEAD_INDEX = f"{PREFIX}:{{dead}}:index"
 BANDS = f"{PREFIX}:bands"
 GENERATION = f"{PREFIX}:generation"
+LIVE = f"{PREFIX}:live"
 FIRST_GENERATION = 1
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the

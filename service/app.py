@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -24,7 +25,8 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 
 from projections import keys
-from projections.batch import apply_entries
+from projections.batch import DATA_FIELD, apply_entries, chunk_size
+from projections.events import InvalidEvent, decode_event
 from projections.params import QUERIES, QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
@@ -40,6 +42,13 @@ STOP_TIMEOUT = 10.0
 
 #: The request/reply channel taking ``{"query": name, "params": {...}}`` for any query.
 QUERY_SUBJECT = "setlist-stats.query"
+
+
+#: The request/reply channel of a write-through publish: the body is one event; the reply
+#: comes once it is in the stream and applied (see ``Service.publish``).
+PUBLISH_SUBJECT = "setlist-stats.publish"
+#: Milliseconds the consumers keep applying in short script calls after a write-through.
+LIVE_WINDOW_MS = 600_000
 
 
 def query_subject(name: str) -> str:
@@ -108,11 +117,35 @@ class Service:
         raw = message.raw_message
         ids, data = raw["message_ids"], raw["data"]
         entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
-        outcome = await apply_entries(self.scripts, entries)
+        outcome = await apply_entries(self.scripts, entries, chunk=await chunk_size(self.redis))
         if outcome.done:
             await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
         if outcome.failed:
             log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
+
+    async def publish(self, body: Any) -> dict[str, Any]:
+        """Write-through: append one event to the stream and apply it at once, so that it is
+        visible without waiting for the entries ahead of it in the stream. The consumer
+        applies it again in its turn, which changes nothing (applying is idempotent). An
+        invalid event is refused and not appended."""
+        assert self.scripts and self.redis
+        data = body if isinstance(body, bytes) else msgspec.json.encode(body)
+        try:
+            decode_event(data)
+        except InvalidEvent as exc:
+            field = re.search(r"at `\$\.([A-Za-z_]+)`", str(exc))
+            error = {"code": "invalid_event", "message": str(exc), "parameter": field and field.group(1)}
+            return {"ok": False, "error": error}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(keys.LIVE, 1, px=LIVE_WINDOW_MS)
+            pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
+            _, added = await pipe.execute()
+        entry_id = added.decode()
+        outcome = await apply_entries(self.scripts, [(entry_id, {DATA_FIELD: data})])
+        result: dict[str, Any] = {"id": entry_id, "applied": bool(outcome.applied)}
+        if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
+            result["error"] = "; ".join(outcome.errors)
+        return {"ok": True, "result": result}
 
     async def answer(self, name: str, body: Any) -> msgspec.Raw | dict[str, Any]:
         assert self.queries
@@ -171,6 +204,10 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             error = QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}')
             return {"ok": False, "error": error.to_dict()}
         return await service.answer(body["query"], body.get("params") or {})
+
+    @broker.subscriber(PUBLISH_SUBJECT)
+    async def on_publish(body: Any) -> Any:
+        return await service.publish(body)
 
     app.context.set_global("service", service)
     return app

@@ -1,0 +1,101 @@
+"""Live events: the write-through publish, and short script calls while it is in use."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+from compare import compare_aggregates, compare_details
+from conftest import contents
+from factory import perf, show
+from redis.asyncio import Redis
+from reference import Reference
+
+from projections import keys
+from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, chunk_size
+from projections.params import QueryError
+from projections.queries import Queries
+from projections.scripts import Scripts
+from service.client import StatsClient
+from service.ingest import publish, wait_settled
+
+AS_OF = "2030-01-01"
+
+
+def backfill(shows: int, band: str = "backfill", seed: int = 3) -> list[dict[str, Any]]:
+    """A band's history of ``shows`` shows of 15 songs each, in order."""
+    rng = random.Random(seed)
+    events = []
+    for i in range(shows):
+        sid = f"b{i}"
+        date = f"{1980 + i // 100}-{1 + i % 12:02d}-{1 + i % 28:02d}"
+        events.append(show(sid, date, band=band, show_order=1 + i % 3))
+        events += [perf(sid, p, f"song{rng.randrange(150)}", band=band) for p in range(1, 16)]
+    return events
+
+
+async def lag(redis: Redis) -> int:
+    group = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0]
+    return int(group["lag"] or 0)
+
+
+async def test_a_write_through_is_visible_at_once_behind_a_backlog(
+    redis: Redis, redis_url: str, service: Queries
+) -> None:
+    history = backfill(2000)
+    ids = await publish(redis, [json.dumps(e) for e in history])
+    live = [show("tonight", "2025-07-01", band="live"), perf("tonight", 1, "tweezer", band="live")]
+    live += [perf("tonight", p, f"song{p % 4}", band="live") for p in range(2, 12)]
+    async with StatsClient(redis_url, timeout=10) as client:
+        for n, event in enumerate(live):
+            reply = await client.publish(event)
+            assert reply["applied"] is True and reply["id"]
+            ids.append(reply["id"])
+            if n:
+                setlist = await client.setlist("live", "tonight")
+                assert len(setlist["performances"]) == n, setlist
+        # every live event was answered while the backlog ahead of it was still being applied
+        assert await lag(redis) > 0
+    assert await chunk_size(redis) == LIVE_CHUNK and 0 < await redis.pttl(keys.LIVE) <= 600_000
+    await wait_settled(redis, ids, timeout=120)
+    assert int((await redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP))["pending"]) == 0
+    ref = Reference(history + live)
+    for band in ("live", "backfill"):
+        await compare_aggregates(service, ref, band, AS_OF)
+    await compare_details(service, ref, "live", AS_OF)
+
+
+async def test_an_invalid_write_through_is_refused_and_not_appended(
+    redis: Redis, redis_url: str, service: Queries
+) -> None:
+    async with StatsClient(redis_url, timeout=10) as client:
+        for event, field in [
+            (perf("s1", 0, "a"), "position"),
+            ({**show("s1", "2001-01-01"), "date": "2001-02-30"}, "date"),
+            ({**show("s1", "2001-01-01"), "band": "Not A Slug"}, "band"),
+        ]:
+            with pytest.raises(QueryError) as info:
+                await client.publish(event)
+            assert (info.value.code, info.value.parameter) == ("invalid_event", field), info.value
+        with pytest.raises(QueryError, match="unknown event type"):
+            await client.publish({**show("s1", "2001-01-01"), "type": "ShowCancelled"})
+    assert await redis.xlen(keys.EVENTS_STREAM) == 0
+    assert await redis.xlen(keys.DEAD_STREAM) == 0
+
+
+async def test_short_script_calls_build_the_same_projection(redis: Redis) -> None:
+    history = backfill(60)
+    history += [perf("b3", 4, "song1", band="backfill"), show("b7", "1999-01-01", band="backfill")]  # corrections
+    entries = [(f"{i + 1}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(history)]
+    scripts = Scripts(redis)
+    built = []
+    for chunk in (BULK_CHUNK, LIVE_CHUNK, 7, 1):
+        await redis.flushdb()
+        outcome = await apply_entries(scripts, entries, chunk=chunk)
+        assert len(outcome.applied) == len(entries)
+        state = await contents(redis, "ss:{backfill}:1:*")
+        state.pop(keys.band_key("backfill", "stamp").encode())  # counts the script calls
+        built.append(state)
+    assert built[0] and all(state == built[0] for state in built[1:])
