@@ -63,7 +63,16 @@ async def chunk_size(redis: Redis) -> int:
 
 async def active_generations(redis: Redis) -> list[int]:
     """The projection generations events go to: the current one, and the next while a rebuild runs."""
-    current, following = await redis.hmget(keys.GENERATION, ["current", "next"])
+    return generations_of(await redis.hmget(keys.GENERATION, GENERATION_FIELDS))
+
+
+#: The fields of ``keys.GENERATION`` that ``generations_of`` reads.
+GENERATION_FIELDS = ["current", "next"]
+
+
+def generations_of(fields: list[bytes | str | None]) -> list[int]:
+    """The active generations from the ``GENERATION_FIELDS`` of ``keys.GENERATION``."""
+    current, following = fields
     generations = [int(current or keys.FIRST_GENERATION)]
     if following:
         generations.append(int(following))

@@ -25,7 +25,7 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 
 from projections import keys
-from projections.batch import DATA_FIELD, apply_entries, chunk_size
+from projections.batch import DATA_FIELD, GENERATION_FIELDS, apply_entries, chunk_size, generations_of
 from projections.events import InvalidEvent, decode_event
 from projections.params import QUERIES, QueryError
 from projections.queries import Queries
@@ -44,9 +44,9 @@ STOP_TIMEOUT = 10.0
 QUERY_SUBJECT = "setlist-stats.query"
 
 
-#: The request/reply channel of a write-through publish: the body is one event; the reply
+#: The request/reply list of a write-through publish: the body is one event; the reply
 #: comes once it is in the stream and applied (see ``Service.publish``).
-PUBLISH_SUBJECT = "setlist-stats.publish"
+PUBLISH_LIST = "setlist-stats.publish"
 #: Milliseconds the consumers keep applying in short script calls after a write-through.
 LIVE_WINDOW_MS = 600_000
 
@@ -97,6 +97,9 @@ class Service:
         await ensure_group(self.redis)
         self.scripts = Scripts(self.redis)
         self.queries = Queries(self.scripts)
+        if self.settings.role == "handlers":
+            log.info("setlist-stats answering on %s", redacted(self.url))
+            return
         self.reclaimer = Reclaimer(self.scripts, self.settings)
         self._reclaim_task = asyncio.create_task(self.reclaimer.run())
         log.info(
@@ -136,12 +139,16 @@ class Service:
             field = re.search(r"at `\$\.([A-Za-z_]+)`", str(exc))
             error = {"code": "invalid_event", "message": str(exc), "parameter": field and field.group(1)}
             return {"ok": False, "error": error}
+        # two round trips in all (each may wait for one script call of a backfill)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.set(keys.LIVE, 1, px=LIVE_WINDOW_MS)
             pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
-            _, added = await pipe.execute()
+            pipe.hmget(keys.GENERATION, GENERATION_FIELDS)
+            _, added, generations = await pipe.execute()
         entry_id = added.decode()
-        outcome = await apply_entries(self.scripts, [(entry_id, {DATA_FIELD: data})])
+        outcome = await apply_entries(
+            self.scripts, [(entry_id, {DATA_FIELD: data})], generations=generations_of(generations)
+        )
         result: dict[str, Any] = {"id": entry_id, "applied": bool(outcome.applied)}
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
@@ -180,34 +187,37 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     app.on_startup(service.start)
     app.after_shutdown(service.stop)
 
-    @broker.subscriber(
-        stream=StreamSub(
-            keys.EVENTS_STREAM,
-            group=keys.CONSUMER_GROUP,
-            consumer=settings.consumer,
-            batch=True,
-            max_records=settings.batch_size,
-            polling_interval=100,
-        ),
-        parser=_raw_batch,
-        ack_policy=AckPolicy.MANUAL,
-    )
-    async def on_events(message: RedisBatchStreamMessage) -> None:
-        await service.consume(message)
+    if settings.role in ("all", "consumer"):
 
-    for name in QUERIES:
-        _register_query(broker, service, name)
+        @broker.subscriber(
+            stream=StreamSub(
+                keys.EVENTS_STREAM,
+                group=keys.CONSUMER_GROUP,
+                consumer=settings.consumer,
+                batch=True,
+                max_records=settings.batch_size,
+                polling_interval=100,
+            ),
+            parser=_raw_batch,
+            ack_policy=AckPolicy.MANUAL,
+        )
+        async def on_events(message: RedisBatchStreamMessage) -> None:
+            await service.consume(message)
 
-    @broker.subscriber(QUERY_SUBJECT)
-    async def on_any_query(body: Any) -> Any:
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            error = QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}')
-            return {"ok": False, "error": error.to_dict()}
-        return await service.answer(body["query"], body.get("params") or {})
+    if settings.role in ("all", "handlers"):
+        for name in QUERIES:
+            _register_query(broker, service, name)
 
-    @broker.subscriber(PUBLISH_SUBJECT)
-    async def on_publish(body: Any) -> Any:
-        return await service.publish(body)
+        @broker.subscriber(QUERY_SUBJECT)
+        async def on_any_query(body: Any) -> Any:
+            if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+                error = QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}')
+                return {"ok": False, "error": error.to_dict()}
+            return await service.answer(body["query"], body.get("params") or {})
+
+        @broker.subscriber(list=PUBLISH_LIST)  # a list: each write-through is taken by one process
+        async def on_publish(body: Any) -> Any:
+            return await service.publish(body)
 
     app.context.set_global("service", service)
     return app

@@ -19,7 +19,7 @@ from typing import Any
 
 from projections.params import QUERIES, QueryError
 
-from .config import Settings, redacted
+from .config import ROLES, Settings, redacted
 
 
 def home() -> Path:
@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if "LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.INFO)
-    settings = Settings()
+    settings = Settings(role=args.role) if args.role else Settings()
     with redis_url_or_embedded(persistent=True) as url:
         print(f"serving on {redacted(url)} as consumer {settings.consumer}", file=sys.stderr)
         asyncio.run(create_app(settings, url).run())
@@ -111,9 +111,33 @@ async def _ingest(url: str, lines: list[bytes], wait: bool, timeout: float) -> i
     return 0
 
 
+async def _ingest_live(url: str, lines: list[bytes], timeout: float) -> int:
+    """Each event through the write-through publish, in order: applied when this returns."""
+    from .client import StatsClient
+
+    applied = refused = 0
+    async with StatsClient(url, timeout=timeout) as client:
+        for number, line in enumerate(lines, 1):
+            try:
+                result = await client.publish(json.loads(line))
+            except (ValueError, QueryError) as exc:
+                message = exc.message if isinstance(exc, QueryError) else f"not valid JSON: {exc}"
+                print(f"refused line {number}: {message}", file=sys.stderr)
+                refused += 1
+                continue
+            if result["applied"]:
+                applied += 1
+            else:
+                print(f"line {number} is in the stream as {result['id']}: {result.get('error')}", file=sys.stderr)
+    print(json.dumps({"published": len(lines) - refused, "applied": applied, "refused": refused}))
+    return 1 if refused else 0
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     lines = _lines(args.files)
     try:
+        if args.live:
+            return asyncio.run(_ingest_live(resolve_url(), lines, args.timeout))
         return asyncio.run(_ingest(resolve_url(), lines, args.wait, args.timeout))
     except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -248,12 +272,26 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="run the consumer and the query handlers")
+    s.add_argument(
+        "--role",
+        choices=ROLES,
+        help="run only the consumer (with the reclaimer), or only the handlers (queries and write-through "
+        "publish), e.g. to keep answers quick on a machine busy with a backfill (default: SERVE_ROLE, else all)",
+    )
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("ingest", help="publish JSON-lines files of events ('-' for stdin)")
     s.add_argument("files", nargs="+", metavar="FILE")
     s.add_argument("--wait", action="store_true", help="return when every event is applied or dead-lettered")
-    s.add_argument("--timeout", type=float, default=3600.0, help="seconds --wait waits at most (default 3600)")
+    s.add_argument(
+        "--live",
+        action="store_true",
+        help="one event at a time through the service's write-through publish: each is applied before the next "
+        "is sent, ahead of any backlog; an invalid event is refused (exit status 1) and not appended",
+    )
+    s.add_argument(
+        "--timeout", type=float, default=3600.0, help="seconds --wait or one --live event waits at most (default 3600)"
+    )
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("query", help="ask one query; the answer is printed as JSON")

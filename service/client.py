@@ -20,7 +20,7 @@ from faststream.redis import RedisBroker
 
 from projections.params import QUERIES, QueryError
 
-from .app import PUBLISH_SUBJECT, query_subject
+from .app import PUBLISH_LIST, query_subject
 
 __all__ = ["QueryError", "StatsClient"]
 
@@ -51,20 +51,22 @@ class StatsClient:
         if name not in QUERIES:
             raise QueryError("unknown_query", f"unknown query {name!r}; expected one of {', '.join(QUERIES)}")
         body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
-        return await self._request(body, query_subject(name))
+        message = await self.broker.request(body, channel=query_subject(name), timeout=self.timeout)
+        return self._result(message.body)
 
     async def publish(self, event: dict[str, Any]) -> dict[str, Any]:
         """Write-through publish of one event (a live show's next song): it is appended to the
         stream and applied before this returns ``{"id": stream id, "applied": true}``, so the
         next query sees it even while the consumer works through a backlog. An invalid event
         raises ``QueryError`` (code ``invalid_event``, naming the field) and is not appended."""
-        result: dict[str, Any] = await self._request(event, PUBLISH_SUBJECT)
+        message = await self.broker.request(event, list=PUBLISH_LIST, timeout=self.timeout)
+        result: dict[str, Any] = self._result(message.body)
         return result
 
-    async def _request(self, body: Any, subject: str) -> Any:
-        """The result of one request, or its error raised as ``QueryError``."""
-        message = await self.broker.request(body, channel=subject, timeout=self.timeout)
-        reply = _decode(message.body)
+    @staticmethod
+    def _result(body: bytes) -> Any:
+        """The result of a reply, or its error raised as ``QueryError``."""
+        reply = _decode(body)
         if not reply.get("ok"):
             error = reply.get("error") or {}
             raise QueryError(error.get("code", "internal"), error.get("message", "no answer"), error.get("parameter"))

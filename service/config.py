@@ -17,6 +17,16 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {value!r}") from None
 
 
+ROLES = ("all", "consumer", "handlers")
+
+
+def _choice(name: str, allowed: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name) or default
+    if value not in allowed:
+        raise SystemExit(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     #: ``redis://``, ``rediss://`` or ``unix://``; None starts an embedded redis-server
@@ -31,6 +41,9 @@ class Settings:
     claim_idle_ms: int = field(default_factory=lambda: _int("CLAIM_IDLE_MS", 30_000))
     #: deliveries after which an entry that keeps failing is parked in the dead-letter stream
     max_deliveries: int = field(default_factory=lambda: _int("MAX_DELIVERIES", 5))
+    #: what ``serve`` runs: ``all``, ``consumer`` (the consumer and the reclaimer) or
+    #: ``handlers`` (the query handlers and the write-through publish)
+    role: str = field(default_factory=lambda: _choice("SERVE_ROLE", ROLES, "all"))
     #: connections the query side may open (request/reply uses one per request in flight)
     max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 256))
 

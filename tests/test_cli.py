@@ -78,6 +78,19 @@ def test_ingest_wait_and_query(served: str, tmp_path: Path) -> None:
     assert result.returncode == 2 and "Band not found" in result.stderr
 
 
+def test_ingest_live_applies_each_event_before_the_next(served: str, tmp_path: Path) -> None:
+    events = [show("s1", "2001-01-01"), perf("s1", 1, "a"), perf("s1", 0, "b"), perf("s1", 2, "b")]
+    path = tmp_path / "tonight.jsonl"
+    path.write_text("\n".join(json.dumps(e) for e in events) + "\n{not json\n")
+    result = run("ingest", "--live", str(path), REDIS_URL=served)
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout) == {"published": 3, "applied": 3, "refused": 2}
+    assert "refused line 3: Expected `int` >= 1 - at `$.position`" in result.stderr
+    assert "refused line 5: not valid JSON" in result.stderr
+    result = run("query", "setlist", "--band", "band", "--show-id", "s1", REDIS_URL=served)
+    assert [p["song_id"] for p in json.loads(result.stdout)["performances"]] == ["a", "b"]
+
+
 def test_dlq_list_and_replay(served: str, tmp_path: Path) -> None:
     result = run(
         "ingest",

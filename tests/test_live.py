@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from typing import Any
 
 import pytest
 from compare import compare_aggregates, compare_details
-from conftest import contents
+from conftest import contents, settings_for_tests
 from factory import perf, show
 from redis.asyncio import Redis
 from reference import Reference
@@ -18,6 +19,7 @@ from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, chunk_size
 from projections.params import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
+from service.app import running
 from service.client import StatsClient
 from service.ingest import publish, wait_settled
 
@@ -99,3 +101,17 @@ async def test_short_script_calls_build_the_same_projection(redis: Redis) -> Non
         state.pop(keys.band_key("backfill", "stamp").encode())  # counts the script calls
         built.append(state)
     assert built[0] and all(state == built[0] for state in built[1:])
+
+
+async def test_roles_split_consuming_from_answering(redis: Redis, redis_url: str) -> None:
+    events = backfill(3, band="band")
+    async with running(settings_for_tests(role="handlers"), redis_url):
+        ids = await publish(redis, [json.dumps(e) for e in events])
+        async with StatsClient(redis_url, timeout=10) as client:
+            reply = await client.publish(show("late", "2001-01-01"))  # the handlers apply write-throughs
+            assert reply["applied"] and (await client.stats("band"))["total_shows"] == 1
+            await asyncio.sleep(0.5)
+            assert await lag(redis) == len(events) + 1  # but do not consume the stream
+    async with running(settings_for_tests(role="consumer"), redis_url):
+        await wait_settled(redis, [*ids, reply["id"]], timeout=60)
+    await compare_aggregates(Queries(Scripts(redis)), Reference([*events, show("late", "2001-01-01")]), "band", AS_OF)
