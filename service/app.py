@@ -140,16 +140,26 @@ class Service:
             error = {"code": "invalid_event", "message": str(exc), "parameter": field and field.group(1)}
             return {"ok": False, "error": error}
         # two round trips in all (each may wait for one script call of a backfill)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(keys.LIVE, 1, px=LIVE_WINDOW_MS)
-            pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
-            pipe.hmget(keys.GENERATION, GENERATION_FIELDS)
-            _, added, generations = await pipe.execute()
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(keys.LIVE, 1, px=LIVE_WINDOW_MS)
+                pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
+                pipe.hmget(keys.GENERATION, GENERATION_FIELDS)
+                _, added, generations = await pipe.execute()
+        except Exception as exc:  # not appended (or not known to be): the caller may retry
+            log.exception("write-through failed")
+            message = f"not appended: {type(exc).__name__}: {exc}"
+            return {"ok": False, "error": {"code": "internal", "message": message, "parameter": None}}
         entry_id = added.decode()
-        outcome = await apply_entries(
-            self.scripts, [(entry_id, {DATA_FIELD: data})], generations=generations_of(generations)
-        )
-        result: dict[str, Any] = {"id": entry_id, "applied": bool(outcome.applied)}
+        result: dict[str, Any] = {"id": entry_id, "applied": False}
+        try:
+            outcome = await apply_entries(
+                self.scripts, [(entry_id, {DATA_FIELD: data})], generations=generations_of(generations)
+            )
+        except Exception as exc:  # in the stream all the same: the consumer applies it
+            result["error"] = f"{type(exc).__name__}: {exc}"
+            return {"ok": True, "result": result}
+        result["applied"] = bool(outcome.applied)
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
         return {"ok": True, "result": result}

@@ -87,6 +87,20 @@ async def test_an_invalid_write_through_is_refused_and_not_appended(
     assert await redis.xlen(keys.DEAD_STREAM) == 0
 
 
+async def test_a_write_through_that_cannot_be_applied_is_in_the_stream_all_the_same(
+    redis: Redis, redis_url: str, service: Queries
+) -> None:
+    await redis.set(keys.band_key("band", "shows"), "in the way")  # every apply for this band fails
+    async with StatsClient(redis_url, timeout=10) as client:
+        reply = await client.publish(show("s1", "2001-01-01"))
+        assert reply["applied"] is False and "WRONGTYPE" in reply["error"]
+        assert [i.decode() for i, _ in await redis.xrange(keys.EVENTS_STREAM)] == [reply["id"]]
+        await redis.delete(keys.band_key("band", "shows"))  # the fix: the reclaimer's retry applies it
+        await wait_settled(redis, [reply["id"]], timeout=60)
+        assert (await client.stats("band"))["total_shows"] == 1
+    assert await redis.xlen(keys.DEAD_STREAM) == 0
+
+
 async def test_short_script_calls_build_the_same_projection(redis: Redis) -> None:
     history = backfill(60)
     history += [perf("b3", 4, "song1", band="backfill"), show("b7", "1999-01-01", band="backfill")]  # corrections
