@@ -68,6 +68,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if "LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.INFO)
     settings = Settings(role=args.role) if args.role else Settings()
+    if settings.nice:
+        os.nice(settings.nice)
     with redis_url_or_embedded(persistent=True) as url:
         print(f"serving on {redacted(url)} as consumer {settings.consumer}", file=sys.stderr)
         asyncio.run(create_app(settings, url).run())

@@ -44,6 +44,10 @@ class Settings:
     #: what ``serve`` runs: ``all``, ``consumer`` (the consumer and the reclaimer) or
     #: ``handlers`` (the query handlers and the write-through publish)
     role: str = field(default_factory=lambda: _choice("SERVE_ROLE", ROLES, "all"))
+    #: how much ``serve`` lowers its own CPU priority (``os.nice``): e.g. 10 for a
+    #: ``consumer`` process, so that on a busy machine the handlers (answers, write-throughs)
+    #: and Redis get the CPU before a backfill does
+    nice: int = field(default_factory=lambda: _int("NICE", 0))
     #: connections the query side may open (request/reply uses one per request in flight)
     max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 256))
 

@@ -17,6 +17,7 @@ import asyncio
 import csv
 import datetime as dt
 import json
+import multiprocessing
 import os
 import platform
 import random
@@ -73,9 +74,9 @@ def summary(ms: list[float]) -> dict[str, float]:
 class Consumer:
     """A `setlist-stats serve` process (the consumer and the query handlers)."""
 
-    def __init__(self, url: str, name: str = "bench") -> None:
+    def __init__(self, url: str, name: str = "bench", role: str = "all", nice: int = 0) -> None:
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        env.update(REDIS_URL=url, CONSUMER_NAME=name, LOG_LEVEL="WARNING")
+        env.update(REDIS_URL=url, CONSUMER_NAME=name, LOG_LEVEL="WARNING", SERVE_ROLE=role, NICE=str(nice))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "serve"],
             cwd=ROOT,
@@ -214,28 +215,48 @@ def seed_times(events: list[dict[str, Any]], as_of: str, repeat: int) -> dict[st
     return out
 
 
+def _backfill_process(url: str, backfill: list[dict[str, Any]], tag: str, published: Any, stop: Any) -> None:
+    """Another ingest system: publishes ``backfill`` again and again (under fresh band names,
+    5,000 events a pipeline) until ``stop`` is set, counting into ``published``."""
+
+    async def main() -> None:
+        redis = Redis.from_url(url)
+        round_ = 0
+        while not stop.is_set():
+            round_ += 1
+            chunk = [json.dumps({**e, "band": f"{e['band']}-{tag}-{round_}"}) for e in backfill]
+            for i in range(0, len(chunk), 5000):
+                if stop.is_set():
+                    break
+                await publish(redis, chunk[i : i + 5000])
+                with published.get_lock():
+                    published.value += len(chunk[i : i + 5000])
+        await redis.aclose()
+
+    asyncio.run(main())
+
+
+async def drained(redis: Redis, timeout: float = 600) -> None:
+    """Wait until the consumer group has no entry left to read or pending."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        group = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0]
+        if not group.get("lag") and not group.get("pending"):
+            return
+        await asyncio.sleep(0.5)
+
+
 async def live_visibility(
     url: str, redis: Redis, backfill: list[dict[str, Any]], count: int, show: str, write_through: bool = False
 ) -> dict[str, Any]:
     """Publish one PerformanceAdded, then ask `song` until it shows: appended to the stream
     (XADD), or with ``write_through`` through the service's write-through publish. With a
-    backfill: the backfill's events are published again and again (under fresh band names)
-    for as long as the measurement runs; it stops after `count` samples or 30 seconds."""
-    done = asyncio.Event()
-    backfilled = 0
-
-    async def keep_backfilling() -> None:
-        nonlocal backfilled
-        round_ = 0
-        while backfill and not done.is_set():
-            round_ += 1
-            chunk = [json.dumps({**e, "band": f"{e['band']}-{show}-{round_}"}) for e in backfill]
-            for i in range(0, len(chunk), 5000):
-                if done.is_set():
-                    return
-                await publish(redis, chunk[i : i + 5000])
-                backfilled += len(chunk[i : i + 5000])
-
+    backfill: another process publishes the backfill's events again and again (under fresh
+    band names) for as long as the measurement runs; it stops after `count` samples or 30
+    seconds."""
+    context = multiprocessing.get_context("spawn")
+    published, stop = context.Value("q", 0), context.Event()
+    publisher = context.Process(target=_backfill_process, args=(url, backfill, show, published, stop))
     times = []
     async with StatsClient(url, timeout=30) as client:
 
@@ -253,8 +274,9 @@ async def live_visibility(
             {"type": "ShowRecorded", "event_id": f"live-{show}", "band": "phish", "show_id": show, "date": "2025-07-01"}
         )
         base = await plays()
-        backfill_task = asyncio.create_task(keep_backfilling())
-        await asyncio.sleep(0.5)
+        if backfill:
+            publisher.start()
+            await asyncio.sleep(1.0)
         deadline = time.perf_counter() + 30
         for i in range(count):
             if time.perf_counter() > deadline:
@@ -274,10 +296,11 @@ async def live_visibility(
             while await plays() < base + i + 1 and time.perf_counter() < deadline + 60:
                 pass
             times.append((time.perf_counter() - t) * 1000)
-    done.set()
-    await backfill_task
+    if backfill:
+        stop.set()
+        publisher.join(60)
     backlog = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0].get("lag")
-    return {**summary(times), "backfill_events_published": backfilled, "backlog_at_end": backlog}
+    return {**summary(times), "backfill_events_published": published.value, "backlog_at_end": backlog}
 
 
 def synthetic(bands: int, plays_per_band: int, seed: int = 7) -> list[dict[str, Any]]:
@@ -401,6 +424,19 @@ async def run(quick: bool) -> dict[str, Any]:
             results["live_write_through"] = await live_visibility(
                 server.url, redis, backfill, live_n, "live-wt-backfill", write_through=True
             )
+            consumer.stop()
+            # the deployment for live shows during backfills: handlers apart from a consumer
+            # that yields the CPU (serve --role handlers; serve --role consumer with NICE=10)
+            split = [Consumer(server.url, "bench-consumer", "consumer", nice=10), Consumer(server.url, "", "handlers")]
+            await ready(server.url)
+            results["live_write_through_split"] = await live_visibility(
+                server.url, redis, backfill, live_n, "live-wt-split", write_through=True
+            )
+            for process in split:
+                process.stop()
+            consumer = Consumer(server.url)
+            await ready(server.url)
+            await drained(redis)  # start from an empty backlog
             results["live_visibility"] = await live_visibility(server.url, redis, backfill, live_n, "live-backfill")
             consumer.stop()
 
@@ -454,6 +490,7 @@ def record(results: dict[str, Any]) -> Path:
         "live_p99_ms": results["live_visibility"]["p99_ms"],
         "scale_eps": results["scale"]["end_to_end_events_per_s"],
         "live_write_through_p99_ms": results["live_write_through"]["p99_ms"],
+        "live_write_through_split_p99_ms": results["live_write_through_split"]["p99_ms"],
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []
