@@ -135,3 +135,30 @@ def test_demo_write_gives_valid_events(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     assert len(lines) > 10_000
     assert all(decode_event(line) for line in lines)
+
+
+def test_serve_role_and_nice(redis_url: str) -> None:
+    result = run("serve", "--role", "everything", REDIS_URL=redis_url)
+    assert result.returncode == 2 and "invalid choice: 'everything'" in result.stderr
+    result = run("serve", SERVE_ROLE="everything", REDIS_URL=redis_url)
+    assert result.returncode == 1 and "SERVE_ROLE must be one of all, consumer, handlers" in result.stderr
+    process = subprocess.Popen(
+        [*CLI, "serve", "--role", "consumer"],
+        cwd=ROOT,
+        env=env(REDIS_URL=redis_url, NICE="5", CONSUMER_NAME="nice-test"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr
+        lines: list[str] = []
+        while not lines or "started successfully" not in lines[-1]:
+            lines.append(process.stderr.readline())
+            assert lines[-1] and len(lines) < 50, lines
+        assert any("consuming ss:events" in line for line in lines), lines
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 5
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors
