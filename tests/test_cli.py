@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from factory import perf, show
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 CLI = [sys.executable, "-m", "service.cli"]
@@ -137,7 +138,7 @@ def test_demo_write_gives_valid_events(tmp_path: Path) -> None:
     assert all(decode_event(line) for line in lines)
 
 
-def test_serve_role_and_nice(redis_url: str) -> None:
+def test_serve_role_and_nice(redis: Redis, redis_url: str) -> None:
     result = run("serve", "--role", "everything", REDIS_URL=redis_url)
     assert result.returncode == 2 and "invalid choice: 'everything'" in result.stderr
     result = run("serve", SERVE_ROLE="everything", REDIS_URL=redis_url)
@@ -151,14 +152,15 @@ def test_serve_role_and_nice(redis_url: str) -> None:
         text=True,
     )
     try:
-        assert process.stderr
-        lines: list[str] = []
-        while not lines or "started successfully" not in lines[-1]:
-            lines.append(process.stderr.readline())
-            assert lines[-1] and len(lines) < 50, lines
-        assert any("consuming ss:events" in line for line in lines), lines
+        with SyncRedis.from_url(redis_url) as client:  # running: it applies an event
+            client.xadd("ss:events", {"__data__": json.dumps(show("s1", "2001-01-01", band="nice"))})
+            deadline = time.monotonic() + 60
+            while not client.sismember("ss:bands", "nice") and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert client.sismember("ss:bands", "nice")
         assert os.getpriority(os.PRIO_PROCESS, process.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 5
     finally:
         process.terminate()
         _, errors = process.communicate(timeout=30)
     assert process.returncode == 0, errors
+    assert "consuming ss:events" in errors
