@@ -259,7 +259,27 @@ async def running(settings: Settings | None = None, url: str | None = None) -> A
         if done:
             stopping.result()
         else:
-            log.error("the app did not stop within %s s; left behind:\n%s", 2 * STOP_TIMEOUT, _stacks(stopping))
+            log.error("the app did not stop within %s s; forced:\n%s", 2 * STOP_TIMEOUT, _stacks(stopping))
+            stopping.cancel()
+            await _force_stop(app)
+
+
+async def _force_stop(app: FastStream) -> None:
+    """Stop what a stuck ``app.stop()`` left running: no consuming or answering goes on behind
+    the caller's back, and no connection is left open."""
+    for broker in app.brokers:
+        for subscriber in broker.subscribers:
+            for task in getattr(subscriber, "tasks", ()):
+                task.cancel()
+            subscription = getattr(subscriber, "subscription", None)  # a pub/sub connection
+            if subscription is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(subscription.aclose(), STOP_TIMEOUT)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(broker.config.disconnect(), STOP_TIMEOUT)
+    service = app.context.get("service")
+    if isinstance(service, Service):
+        await service.stop()
 
 
 def _stacks(task: asyncio.Task[Any]) -> str:

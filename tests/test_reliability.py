@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
+import pytest
 from compare import compare_aggregates, compare_details
 from conftest import contents, ingest, settings_for_tests
 from factory import perf, show
@@ -15,6 +18,7 @@ from projections import keys
 from projections.batch import apply_entries
 from projections.queries import Queries
 from projections.scripts import Scripts
+from service import app as app_module
 from service.app import ensure_group, running
 from service.dlq import list_dead, replay
 from service.ingest import publish, wait_settled
@@ -139,3 +143,24 @@ async def test_duplicates_of_events_and_of_whole_batches_change_nothing(redis: R
     await check(service, events)
     stats = await service.answer("stats", {"band": "band", "as_of": AS_OF})
     assert (stats["total_shows"], stats["total_performances"]) == (6, 12)
+
+
+async def test_a_stop_that_hangs_is_forced_after_a_bound(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(app_module, "STOP_TIMEOUT", 0.5)
+    started = time.monotonic()
+    async with running(settings_for_tests(), redis_url) as app:
+        service = app.context.get("service")
+        tasks = [t for sub in app.brokers[0].subscribers for t in sub.tasks] + [service._reclaim_task]
+
+        async def hang(*args: Any, **kwargs: Any) -> None:
+            await asyncio.Event().wait()
+
+        app.brokers[0].stop = hang  # type: ignore[method-assign]
+    await asyncio.sleep(0.1)
+    assert time.monotonic() - started < 10
+    assert "the app did not stop within 1.0 s; forced" in caplog.text
+    assert tasks and all(t.done() for t in tasks)
+    async with running(settings_for_tests(), redis_url):  # a fresh app works as before
+        await ingest(redis, history(), timeout=60)
