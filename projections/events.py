@@ -8,6 +8,7 @@ defaults; existing field types never change.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Literal, TypeAlias
 
 import msgspec
@@ -78,7 +79,13 @@ EVENT_TYPES = ("ShowRecorded", "PerformanceAdded", "PerformanceRemoved", "ShowRe
 
 
 class InvalidEvent(ValueError):
-    """An event that cannot be decoded or fails validation; the message is the reason."""
+    """An event that cannot be decoded or fails validation; the message is the reason and
+    ``field`` the top-level field at fault, where there is one."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        at = re.search(r"at `\$\.([A-Za-z_]+)|missing required field `([A-Za-z_]+)`", message)
+        self.field = (at.group(1) or at.group(2)) if at else None
 
 
 _decoder = msgspec.json.Decoder(Event)

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 
 from projections import keys
-from projections.batch import DATA_FIELD, GENERATION_FIELDS, apply_entries, chunk_size, generations_of
+from projections.batch import DATA_FIELD, GENERATION_FIELDS, apply_entries, generations_of
 from projections.events import InvalidEvent, decode_event
 from projections.params import QUERIES, QueryError
 from projections.queries import Queries
@@ -37,7 +36,7 @@ from .reclaim import Reclaimer
 log = logging.getLogger("setlist-stats")
 
 
-#: Seconds a stopping part may take before it is logged and left behind.
+#: Seconds a stopping part may take before it is logged and forced (see ``running``).
 STOP_TIMEOUT = 10.0
 
 #: The request/reply channel taking ``{"query": name, "params": {...}}`` for any query.
@@ -80,6 +79,11 @@ async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
     )
 
 
+def refusal(error: QueryError) -> dict[str, Any]:
+    """The reply to a request that cannot be answered (``QueryError`` on the client side)."""
+    return {"ok": False, "error": error.to_dict()}
+
+
 class Service:
     """The running pieces shared by the handlers: one Redis client, its scripts, the queries."""
 
@@ -120,7 +124,7 @@ class Service:
         raw = message.raw_message
         ids, data = raw["message_ids"], raw["data"]
         entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
-        outcome = await apply_entries(self.scripts, entries, chunk=await chunk_size(self.redis))
+        outcome = await apply_entries(self.scripts, entries)
         if outcome.done:
             await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
         if outcome.failed:
@@ -136,9 +140,7 @@ class Service:
         try:
             decode_event(data)
         except InvalidEvent as exc:
-            field = re.search(r"at `\$\.([A-Za-z_]+)`", str(exc))
-            error = {"code": "invalid_event", "message": str(exc), "parameter": field and field.group(1)}
-            return {"ok": False, "error": error}
+            return refusal(QueryError("invalid_event", str(exc), exc.field))
         # two round trips in all (each may wait for one script call of a backfill)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -148,8 +150,7 @@ class Service:
                 _, added, generations = await pipe.execute()
         except Exception as exc:  # not appended (or not known to be): the caller may retry
             log.exception("write-through failed")
-            message = f"not appended: {type(exc).__name__}: {exc}"
-            return {"ok": False, "error": {"code": "internal", "message": message, "parameter": None}}
+            return refusal(QueryError("internal", f"not appended: {type(exc).__name__}: {exc}"))
         entry_id = added.decode()
         result: dict[str, Any] = {"id": entry_id, "applied": False}
         try:
@@ -170,13 +171,10 @@ class Service:
             result = await self.queries.answer_json(name, {} if body in (b"", None) else body)
             return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
         except QueryError as exc:
-            return {"ok": False, "error": exc.to_dict()}
+            return refusal(exc)
         except Exception as exc:  # the handler keeps serving whatever a request does
             log.exception("query %s failed", name)
-            return {
-                "ok": False,
-                "error": {"code": "internal", "message": f"{type(exc).__name__}: {exc}", "parameter": None},
-            }
+            return refusal(QueryError("internal", f"{type(exc).__name__}: {exc}"))
 
 
 def create_app(settings: Settings | None = None, url: str | None = None) -> FastStream:
@@ -221,8 +219,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         @broker.subscriber(QUERY_SUBJECT)
         async def on_any_query(body: Any) -> Any:
             if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-                error = QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}')
-                return {"ok": False, "error": error.to_dict()}
+                return refusal(QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}'))
             return await service.answer(body["query"], body.get("params") or {})
 
         @broker.subscriber(list=PUBLISH_LIST)  # a list: each write-through is taken by one process
@@ -245,9 +242,9 @@ def _register_query(broker: RedisBroker, service: Service, name: str) -> None:
 async def running(settings: Settings | None = None, url: str | None = None) -> AsyncIterator[FastStream]:
     """The app started (consumer and query handlers) for the duration of the context.
 
-    Stopping is bounded: a part that does not stop within ``STOP_TIMEOUT`` seconds is logged
-    with where it waits and left behind. Nothing is lost by that: what it had read and not
-    acked stays pending and is reclaimed by the next consumer.
+    Stopping is bounded: a stop that does not finish within ``2 * STOP_TIMEOUT`` seconds is
+    logged with where every task waits, then forced (``_force_stop``). Nothing is lost by
+    that: what was read and not acked stays pending and is reclaimed by the next consumer.
     """
     app = create_app(settings, url)
     await app.start()

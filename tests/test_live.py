@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from reference import Reference
 
 from projections import keys
-from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, chunk_size
+from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, write_targets
 from projections.params import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
@@ -60,7 +60,7 @@ async def test_a_write_through_is_visible_at_once_behind_a_backlog(
                 assert len(setlist["performances"]) == n, setlist
         # every live event was answered while the backlog ahead of it was still being applied
         assert await lag(redis) > 0
-    assert await chunk_size(redis) == LIVE_CHUNK and 0 < await redis.pttl(keys.LIVE) <= 600_000
+    assert (await write_targets(redis))[1] == LIVE_CHUNK and 0 < await redis.pttl(keys.LIVE) <= 600_000
     await wait_settled(redis, ids, timeout=120)
     assert int((await redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP))["pending"]) == 0
     ref = Reference(history + live)
@@ -77,6 +77,7 @@ async def test_an_invalid_write_through_is_refused_and_not_appended(
             (perf("s1", 0, "a"), "position"),
             ({**show("s1", "2001-01-01"), "date": "2001-02-30"}, "date"),
             ({**show("s1", "2001-01-01"), "band": "Not A Slug"}, "band"),
+            ({k: v for k, v in perf("s1", 1, "a").items() if k != "song_id"}, "song_id"),
         ]:
             with pytest.raises(QueryError) as info:
                 await client.publish(event)
