@@ -16,7 +16,7 @@ shows          hash    show_id -> show record (JSON: version, removal tombstone,
 songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
 plays          zset    lex "song_id showkey pos4 set": every play, grouped by song
-dplays         zset    lex "showkey pos4 song_id": every play, in show order
+showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
 first          zset    song_id -> ordinal day of its first play (debuts)
@@ -58,7 +58,7 @@ BAND_KEYS = (
     "songs",
     "order",
     "plays",
-    "dplays",
+    "showplays",
     "repeats",
     "extras",
     "first",

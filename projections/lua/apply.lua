@@ -26,6 +26,7 @@ local slots = {}        -- show key -> {pos4 -> decoded slot record (false: dele
 local slots_dirty = {}  -- show key -> {pos4 -> true}: slots to write at the end
 local dirty = {}        -- songs whose derived state must be recomputed at the end
 local months = {}       -- months ('YYYY-MM') whose counts must be recomputed at the end
+local tallies = {}      -- show_id -> show key: shows whose play count must be recomputed at the end
 local titles = {}       -- song -> the newest {v, title, slug} this batch carries
 
 local function get_show(show_id)
@@ -101,20 +102,25 @@ local function fix_repeats(song, sk, removed)
   end
 end
 
--- add (or remove) one live slot of a live show to (from) the indexes
-local function index_slot(add, show, sk, pos4, slot)
+-- the number of plays at one show, from its slots: 0 unless the show is live and countable
+local function count_plays(show_id, show_key)
+  local show = get_show(show_id)
+  if not (is_live(show) and show.counts) then return 0 end
+  local n = 0
+  for _, slot in pairs(show_slots(show_key)) do
+    if slot and slot[2] and is_play(show, slot) then n = n + 1 end
+  end
+  return n
+end
+
+-- add (or remove) one live slot of a live show (whose slots are in show_key) to (from) the indexes
+local function index_slot(add, show, show_key, sk, pos4, slot)
   local song = slot[3]
   if is_play(show, slot) then
     local play = song .. ' ' .. sk .. ' ' .. pos4 .. ' ' .. slot[2]
-    local dplay = sk .. ' ' .. pos4 .. ' ' .. song
     months[string.sub(sk, 1, 7)] = true
-    if add then
-      redis.call('ZADD', K_PLAYS, 0, play)
-      redis.call('ZADD', K_DPLAYS, 0, dplay)
-    else
-      redis.call('ZREM', K_PLAYS, play)
-      redis.call('ZREM', K_DPLAYS, dplay)
-    end
+    tallies[sk_show(sk)] = show_key
+    if add then redis.call('ZADD', K_PLAYS, 0, play) else redis.call('ZREM', K_PLAYS, play) end
     fix_repeats(song, sk, not add)
   else
     local extra = song .. ' ' .. sk .. ' ' .. pos4
@@ -132,7 +138,7 @@ local function index_show(add, show_key, show_id, show)
     months[string.sub(sk, 1, 7)] = true
   end
   for pos4, slot in pairs(show_slots(show_key)) do
-    if slot and slot[2] then index_slot(add, show, sk, pos4, slot) end
+    if slot and slot[2] then index_slot(add, show, show_key, sk, pos4, slot) end
   end
 end
 
@@ -183,8 +189,8 @@ local function slot_written(e, show_key)
   end
   local live = is_live(show)
   local sk = live and showkey(show, e.id)
-  if live and old and old[2] then index_slot(false, show, sk, pos4, old) end
-  if live and new[2] then index_slot(true, show, sk, pos4, new) end
+  if live and old and old[2] then index_slot(false, show, show_key, sk, pos4, old) end
+  if live and new[2] then index_slot(true, show, show_key, sk, pos4, new) end
   put_slot(show_key, pos4, new)
   return 1
 end
@@ -197,11 +203,14 @@ for i = 1, #ARGV do
   changed = changed + HANDLERS[e.t](e, KEYS[e.k])
 end
 for song in pairs(dirty) do refresh_song(song) end
+for show_id, show_key in pairs(tallies) do
+  local n = count_plays(show_id, show_key)
+  if n > 0 then redis.call('HSET', K_SHOWPLAYS, show_id, n) else redis.call('HDEL', K_SHOWPLAYS, show_id) end
+end
 for month in pairs(months) do
-  local lo_, hi_ = '[' .. month .. '-', '(' .. month .. '~'
-  local shows_n = redis.call('ZLEXCOUNT', K_ORDER, lo_, hi_)
+  local shows_n, plays_n = shows_and_plays('[' .. month .. '-', '(' .. month .. '~')
   if shows_n > 0 then
-    redis.call('HSET', K_MONTHS, month, shows_n .. '|' .. redis.call('ZLEXCOUNT', K_DPLAYS, lo_, hi_))
+    redis.call('HSET', K_MONTHS, month, shows_n .. '|' .. plays_n)
   else
     redis.call('HDEL', K_MONTHS, month)
   end

@@ -2,9 +2,9 @@
 
 KEYS[1..13] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py):
-  showkey "YYYY-MM-DD OOOOOO show_id"; plays "song_id showkey pos4 set"; dplays "showkey pos4 song_id".
+  showkey "YYYY-MM-DD OOOOOO show_id"; plays "song_id showkey pos4 set".
 ]]
-local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_DPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
+local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
       K_SUMMARY, K_MONTHS, K_STAMP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
       KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 
@@ -66,6 +66,20 @@ end
 -- the play of `song` just before the play at showkey `sk`, position `pos4`: its plays member
 local function previous_play(song, sk, pos4)
   return redis.call('ZREVRANGEBYLEX', K_PLAYS, '(' .. song .. ' ' .. sk .. ' ' .. pos4, lo(song), 'LIMIT', 0, 1)[1]
+end
+
+-- the countable shows in a lex range of showkeys, and the plays at them
+local function shows_and_plays(lo_, hi_)
+  local order = redis.call('ZRANGEBYLEX', K_ORDER, lo_, hi_)
+  local plays = 0
+  if #order > 0 then
+    local ids = {}
+    for i, sk in ipairs(order) do ids[i] = sk_show(sk) end
+    for _, n in ipairs(redis.call('HMGET', K_SHOWPLAYS, unpack(ids))) do
+      if n then plays = plays + tonumber(n) end
+    end
+  end
+  return #order, plays
 end
 
 -- {showkey -> index in show order (from 0)} and the number of countable shows, up to a date

@@ -18,10 +18,10 @@ for i = 1, #flat, 2 do
     counts[flat[i]] = flat[i + 1]
   end
 end
-local shows = redis.call('ZLEXCOUNT', K_ORDER, '[' .. this_month .. '-', top)
+local shows, plays = shows_and_plays('[' .. this_month .. '-', top)
 if shows > 0 then
   months[#months + 1] = this_month
-  counts[this_month] = shows .. '|' .. redis.call('ZLEXCOUNT', K_DPLAYS, '[' .. this_month .. '-', top)
+  counts[this_month] = shows .. '|' .. plays
 end
 table.sort(months)
 local rows = {}

@@ -9,19 +9,18 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
-local windows = {}
-for _, m in ipairs(redis.call('ZRANGEBYLEX', K_DPLAYS, '[' .. d365, '(' .. as_of .. '~')) do
-  local date, song = string.sub(m, 1, 10), string.match(m, '(%S+)$')
-  local w = windows[song]
-  if w == nil then w = {0, 0, 0}; windows[song] = w end
-  w[3] = w[3] + 1
-  if date >= d90 then w[2] = w[2] + 1 end
-  if date >= d30 then w[1] = w[1] + 1 end
-end
-
 local rows = {}
-each_song_upto(as_of, function(song, plays)
-  local w = windows[song] or {0, 0, 0}
+each_song_upto(as_of, function(song, plays, _, last)
+  local w = {0, 0, 0}
+  -- the song's plays in the 365 days, read only when its last play falls in them
+  if string.sub(last, 1, 10) >= d365 then
+    for _, m in ipairs(redis.call('ZRANGEBYLEX', K_PLAYS, '[' .. song .. ' ' .. d365, upto(song, as_of))) do
+      local date = string.sub(m, #song + 2, #song + 11)
+      w[3] = w[3] + 1
+      if date >= d90 then w[2] = w[2] + 1 end
+      if date >= d30 then w[1] = w[1] + 1 end
+    end
+  end
   rows[#rows + 1] = {song, plays, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
 end)
 return top_rows(rows, 6, limit)
