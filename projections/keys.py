@@ -15,7 +15,8 @@ meta           hash    ``name``/``name_v``: band name, last-appended wins
 shows          hash    show_id -> show record (JSON: version, removal tombstone, details)
 songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
-plays          zset    lex "song_id showkey pos4 set": every play, grouped by song
+plays          hash    song_id -> the song's plays packed in one string: "showkey pos4 set n\\n"
+                       each (n counts from 1), ascending (see lua/lib.lua)
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays

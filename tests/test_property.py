@@ -126,8 +126,9 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
         ids = await publish(redis, [json.dumps(e) for e in published])
         settled = await wait_settled(redis, ids, timeout=60)
         assert settled.dead == 0, settled.reasons
-        # 2. the same log (fixed entry ids) applied in other processing orders, in two batches:
-        #    the drawn permutation, the reverse of the log, and two more shuffles
+        # 2. the same log (fixed entry ids) applied in other processing orders (the drawn
+        #    permutation, the reverse of the log, and two more shuffles), each in script calls
+        #    of random sizes, from one event to all of them
         rng = random.Random(n)
         orders = [order, list(range(len(events)))[::-1], rng.sample(order, len(order)), rng.sample(order, len(order))]
         logs_ = [published]
@@ -135,9 +136,11 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
             permuted = renamed(events, f"q{n}-{k}")
             entries = [(f"{i + 1}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(permuted)]
             shuffled = [entries[i] for i in processing]
-            cut = len(shuffled) // 2
-            await apply_entries(scripts, shuffled[:cut])
-            await apply_entries(scripts, shuffled[cut:])
+            start = 0
+            while start < len(shuffled):
+                size = rng.choice((1, 2, 3, len(shuffled)))
+                await apply_entries(scripts, shuffled[start : start + size])
+                start += size
             logs_.append(permuted)
         for log in logs_:
             ref = Reference(log)

@@ -27,6 +27,8 @@ local slots_dirty = {}  -- show key -> {pos4 -> true}: slots to write at the end
 local dirty = {}        -- songs whose derived state must be recomputed at the end
 local months = {}       -- months ('YYYY-MM') whose counts must be recomputed at the end
 local tallies = {}      -- show_id -> show key: shows whose play count must be recomputed at the end
+local play_changes = {} -- song -> {plays entry -> true (added) or false (removed)}: at the end
+local play_shows = {}   -- song -> {showkey -> {plays added there, a play there was removed}}
 local titles = {}       -- song -> the newest {v, title, slug} this batch carries
 
 local function get_show(show_id)
@@ -66,15 +68,53 @@ local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end
 
--- recompute what is derived from one song's plays: summary, first, seen
-local function refresh_song(song)
-  local first = redis.call('ZRANGEBYLEX', K_PLAYS, lo(song), hi(song), 'LIMIT', 0, 1)[1]
+-- a song's packed plays (see lib.lua) and how many entries they hold
+local function read_plays(song)
+  local s = packed_plays(song)
+  return s, count_entries(s, #s)
+end
+
+-- the entries "showkey pos4 set" numbered from n + 1, packed
+local function pack(list, n)
+  for i, entry in ipairs(list) do list[i] = entry .. ' ' .. (n + i) .. '\n' end
+  return table.concat(list)
+end
+
+-- write a song's packed plays with this batch's changes; returns them, their number and, when
+-- the changes were only appended, the showkey of the play they were appended after
+local function write_plays(song, changes)
+  local s, n = read_plays(song)
+  local tail = false
+  local added, removed = {}, false
+  for entry, add in pairs(changes) do
+    if add then added[#added + 1] = entry else removed = true end
+  end
+  table.sort(added)
+  if not removed and (n == 0 or #added == 0 or entry_before(s, #s) < added[1]) then
+    -- the common case (a history arriving in order): the new plays go after the stored ones
+    tail = n > 0 and play_parts(entry_before(s, #s)) or ''
+    s = s .. pack(added, n)
+    n = n + #added
+  else
+    local set = {}
+    for entry in entries(s, 0, #s) do set[string.match(entry, '^(.*) %d+$')] = true end
+    for entry, add in pairs(changes) do set[entry] = add or nil end
+    local all = {}
+    for entry in pairs(set) do all[#all + 1] = entry end
+    table.sort(all)
+    s, n = pack(all, 0), #all
+  end
+  if n > 0 then redis.call('HSET', K_PLAYS, song, s) else redis.call('HDEL', K_PLAYS, song) end
+  return s, n, tail
+end
+
+-- recompute what is derived from one song's packed plays `s` (`n` entries): summary, first, seen
+local function refresh_song(song, s, n)
   local seen
-  if first then
-    local last = redis.call('ZREVRANGEBYLEX', K_PLAYS, hi(song), lo(song), 'LIMIT', 0, 1)[1]
-    local count = redis.call('ZLEXCOUNT', K_PLAYS, lo(song), hi(song))
-    local first_sk, last_sk = play_parts(first), play_parts(last)
-    redis.call('HSET', K_SUMMARY, song, count .. '|' .. first_sk .. '|' .. last_sk)
+  if n > 0 then
+    local first_sk = play_parts(string.sub(s, 1, string.find(s, '\n', 1, true) - 1))
+    local last_sk = play_parts(entry_before(s, #s))
+    redis.call('HSET', K_SUMMARY, song, n .. '|' .. first_sk .. '|' .. last_sk)
     seen = ordinal(first_sk)
     redis.call('ZADD', K_FIRST, seen, song)
   else
@@ -89,16 +129,15 @@ local function refresh_song(song)
   if seen then redis.call('ZADD', K_SEEN, seen, song) else redis.call('ZREM', K_SEEN, song) end
 end
 
--- the repeats of one song at one show: every play there but the first
-local function fix_repeats(song, sk, removed)
+-- the repeats of one song at one show (every play there but the first), from its packed plays
+local function fix_repeats(song, s, sk)
+  local here = {}
+  for entry in entries(s, cut(s, sk .. ' ', false), cut(s, sk .. ' ', true)) do here[#here + 1] = entry end
   local prefix = song .. ' ' .. sk
-  local plays = redis.call('ZRANGEBYLEX', K_PLAYS, lo(prefix), hi(prefix))
-  if removed or #plays > 1 then
-    redis.call('ZREMRANGEBYLEX', K_REPEATS, lo(prefix), hi(prefix))
-    for i = 2, #plays do
-      local _, pos4 = play_parts(plays[i])
-      redis.call('ZADD', K_REPEATS, 0, prefix .. ' ' .. pos4)
-    end
+  redis.call('ZREMRANGEBYLEX', K_REPEATS, lo(prefix), hi(prefix))
+  for i = 2, #here do
+    local _, pos4 = play_parts(here[i])
+    redis.call('ZADD', K_REPEATS, 0, prefix .. ' ' .. pos4)
   end
 end
 
@@ -117,11 +156,14 @@ end
 local function index_slot(add, show, show_key, sk, pos4, slot)
   local song = slot[3]
   if is_play(show, slot) then
-    local play = song .. ' ' .. sk .. ' ' .. pos4 .. ' ' .. slot[2]
     months[string.sub(sk, 1, 7)] = true
     tallies[sk_show(sk)] = show_key
-    if add then redis.call('ZADD', K_PLAYS, 0, play) else redis.call('ZREM', K_PLAYS, play) end
-    fix_repeats(song, sk, not add)
+    play_changes[song] = play_changes[song] or {}
+    play_changes[song][sk .. ' ' .. pos4 .. ' ' .. slot[2]] = add
+    play_shows[song] = play_shows[song] or {}
+    local at = play_shows[song][sk] or {0, false}
+    if add then at[1] = at[1] + 1 else at[2] = true end
+    play_shows[song][sk] = at
   else
     local extra = song .. ' ' .. sk .. ' ' .. pos4
     if add then redis.call('ZADD', K_EXTRAS, 0, extra) else redis.call('ZREM', K_EXTRAS, extra) end
@@ -202,7 +244,21 @@ for i = 1, #ARGV do
   local e = cjson.decode(ARGV[i])
   changed = changed + HANDLERS[e.t](e, KEYS[e.k])
 end
-for song in pairs(dirty) do refresh_song(song) end
+for song in pairs(dirty) do
+  local s, n, tail
+  if play_changes[song] then
+    s, n, tail = write_plays(song, play_changes[song])
+    -- a show's repeats can only have changed if a play there was removed, or if it now has
+    -- two plays; when plays were only appended, the stored ones there are at most those of
+    -- the show they were appended after
+    for sk, at in pairs(play_shows[song]) do
+      if at[2] or at[1] > 1 or tail == false or tail == sk then fix_repeats(song, s, sk) end
+    end
+  else
+    s, n = read_plays(song)
+  end
+  refresh_song(song, s, n)
+end
 for show_id, show_key in pairs(tallies) do
   local n = count_plays(show_id, show_key)
   if n > 0 then redis.call('HSET', K_SHOWPLAYS, show_id, n) else redis.call('HDEL', K_SHOWPLAYS, show_id) end

@@ -9,22 +9,20 @@ Returns: {{song record JSON, song_id, showkey, previous play's showkey, gap in d
 local from, as_of, by_days, threshold = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4])
 local index = show_indexes(as_of)
 
--- each song's plays in the window, read only for songs whose last play is not before it; a
--- play's previous play is the song's preceding play in the window, or, for its first play
--- there, one read of the song's plays before it
+-- the plays in the window of each song whose plays reach into it, each with the song's play
+-- before it
 local rows = {}
 local summary = redis.call('HGETALL', K_SUMMARY)
 for i = 1, #summary, 2 do
   local song = summary[i]
   local _, first_sk, last_sk = parse_summary(summary[i + 1])
   if string.sub(last_sk, 1, 10) >= from and string.sub(first_sk, 1, 10) <= as_of then
-    local prev
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', K_PLAYS, '[' .. song .. ' ' .. from, upto(song, as_of))) do
-      local sk, pos4 = play_parts(m)
-      if prev == nil then
-        local member = previous_play(song, sk, pos4)
-        prev = member and play_parts(member) or false
-      end
+    local s = packed_plays(song)
+    local start = cut(s, from, false)
+    local prev = entry_before(s, start)
+    prev = prev and play_parts(prev) or false
+    for entry in entries(s, start, string.sub(last_sk, 1, 10) <= as_of and #s or cut(s, as_of, true)) do
+      local sk, pos4 = play_parts(entry)
       if prev then
         local gap_shows = index[sk] - index[prev]
         local gap_days = ordinal(sk) - ordinal(prev)

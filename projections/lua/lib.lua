@@ -1,8 +1,7 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
 KEYS[1..13] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
-sorted sets are space-separated (see projections/keys.py):
-  showkey "YYYY-MM-DD OOOOOO show_id"; plays "song_id showkey pos4 set".
+sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
       K_SUMMARY, K_MONTHS, K_STAMP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
@@ -53,19 +52,88 @@ local function is_live(show)
   return show.v ~= nil and vless(show.rm, show.v)
 end
 
--- lex range bounds: everything under one id prefix, and everything of that prefix up to a date
+-- lex range bounds: everything under one id prefix
 local function lo(prefix) return '[' .. prefix .. ' ' end
 local function hi(prefix) return '(' .. prefix .. '!' end
-local function upto(prefix, date) return '(' .. prefix .. ' ' .. date .. '~' end
 
--- a plays member's showkey, position (4 digits) and set
-local function play_parts(member)
-  return string.match(member, '^%S+ (%S+ %S+ %S+) (%d+) (%S+)$')
+--[[ A song's plays are packed in one string, its field of the plays hash: an entry
+"showkey pos4 set n" per play (n: 1 for its first play, 2 for the next...), each ended by a
+newline, in ascending order (show order, then position). One string per song instead of a
+sorted-set member per play keeps a play in about a third of the memory; entries start with
+their date and are sorted, so what is dated up to a day, or comes before a play, is one
+prefix of the string, found by bisection, and its last entry tells how many it holds. ]]
+
+local function packed_plays(song)
+  return redis.call('HGET', K_PLAYS, song) or ''
 end
 
--- the play of `song` just before the play at showkey `sk`, position `pos4`: its plays member
-local function previous_play(song, sk, pos4)
-  return redis.call('ZREVRANGEBYLEX', K_PLAYS, '(' .. song .. ' ' .. sk .. ' ' .. pos4, lo(song), 'LIMIT', 0, 1)[1]
+-- the length of the prefix of packed plays `s` whose entries begin with something below `key`
+-- (or equal to it, with `inclusive`): a whole number of entries. Most keys asked for are
+-- recent dates, so the search gallops back from the end before it bisects.
+local function cut(s, key, inclusive)
+  local n = #key
+  local lo_, hi_ = 0, #s  -- entry boundaries: entries before lo_ are in, entries from hi_ are out
+  -- is the entry after boundary b in? if so, lo_ moves past it, else hi_ moves to b
+  local function probe(b)
+    local head = string.sub(s, b + 1, b + n)
+    if head < key or (inclusive and head == key) then
+      lo_ = string.find(s, '\n', b + 1, true)
+      return true
+    end
+    hi_ = b
+    return false
+  end
+  local step = 128
+  while hi_ - step > lo_ do
+    local b = string.find(s, '\n', hi_ - step, true)  -- the end of the entry holding that byte
+    if b < hi_ and probe(b) then break end
+    step = step * 2
+  end
+  while lo_ < hi_ do
+    local b = lo_
+    local mid = math.floor((lo_ + hi_) / 2)
+    if mid > lo_ then
+      b = string.find(s, '\n', mid, true)  -- the end of the entry holding byte mid
+      if b >= hi_ then b = lo_ end
+    end
+    probe(b)
+  end
+  return lo_
+end
+
+-- the last entry of the first `len` bytes of packed plays (a whole number of entries), or nil
+local function entry_before(s, len)
+  if len == 0 then return nil end
+  local window = 128
+  while true do
+    local from = math.max(1, len - window)
+    local tail = string.sub(s, from, len - 1)
+    local newline = string.find(tail, '\n[^\n]*$')
+    if newline then return string.sub(tail, newline + 1) end
+    if from == 1 then return tail end
+    window = window * 4
+  end
+end
+
+-- the entries of packed plays `s` between two cuts, in order
+local function entries(s, from, to)
+  return string.gmatch(string.sub(s, from + 1, to), '([^\n]*)\n')
+end
+
+-- the number of entries in the first `len` bytes of packed plays (a whole number of entries)
+local function count_entries(s, len)
+  if len == 0 then return 0 end
+  return tonumber(string.match(entry_before(s, len), ' (%d+)$'))
+end
+
+-- a plays entry's showkey, position (4 digits) and set
+local function play_parts(entry)
+  return string.match(entry, '^(%S+ %S+ %S+) (%d+) (%S+) %d+$')
+end
+
+-- the play before the play at showkey `sk`, position `pos4`, in packed plays `s`: its entry, or nil
+local function previous_play(s, sk, pos4)
+  return entry_before(s, cut(s, sk .. ' ' .. pos4, false))
 end
 
 -- the countable shows in a lex range of showkeys, and the plays at them
@@ -91,12 +159,13 @@ local function show_indexes(as_of)
 end
 
 -- each song's plays up to a date, and its last play's showkey: from the summary when the
--- song's last play is not after the date, else from the plays
+-- song's last play is not after the date, else from its packed plays (returned too)
 local function plays_upto(song, count, last_sk, as_of)
   if string.sub(last_sk, 1, 10) <= as_of then return count, last_sk end
-  local last = redis.call('ZREVRANGEBYLEX', K_PLAYS, upto(song, as_of), lo(song), 'LIMIT', 0, 1)[1]
-  if not last then return 0, nil end
-  return redis.call('ZLEXCOUNT', K_PLAYS, lo(song), upto(song, as_of)), play_parts(last)
+  local s = packed_plays(song)
+  local len = cut(s, as_of, true)
+  if len == 0 then return 0, nil, s end
+  return count_entries(s, len), play_parts(entry_before(s, len)), s
 end
 
 -- a summary entry: plays (all time), first play's showkey, last play's showkey
@@ -105,15 +174,15 @@ local function parse_summary(raw)
   return tonumber(count), first_sk, last_sk
 end
 
--- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of) for
--- every song with a play up to as_of
+-- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of, packed
+-- plays if they were read) for every song with a play up to as_of
 local function each_song_upto(as_of, fn)
   local summary = redis.call('HGETALL', K_SUMMARY)
   for i = 1, #summary, 2 do
     local count, first_sk, last_sk = parse_summary(summary[i + 1])
     if string.sub(first_sk, 1, 10) <= as_of then
-      local plays, last = plays_upto(summary[i], count, last_sk, as_of)
-      fn(summary[i], plays, first_sk, last)
+      local plays, last, s = plays_upto(summary[i], count, last_sk, as_of)
+      fn(summary[i], plays, first_sk, last, s)
     end
   end
 end

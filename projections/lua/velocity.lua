@@ -10,12 +10,14 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local rows = {}
-each_song_upto(as_of, function(song, plays, _, last)
+each_song_upto(as_of, function(song, plays, _, last, s)
   local w = {0, 0, 0}
   -- the song's plays in the 365 days, read only when its last play falls in them
   if string.sub(last, 1, 10) >= d365 then
-    for _, m in ipairs(redis.call('ZRANGEBYLEX', K_PLAYS, '[' .. song .. ' ' .. d365, upto(song, as_of))) do
-      local date = string.sub(m, #song + 2, #song + 11)
+    local top = s and cut(s, as_of, true)
+    s = s or packed_plays(song)
+    for entry in entries(s, cut(s, d365, false), top or #s) do
+      local date = string.sub(entry, 1, 10)
       w[3] = w[3] + 1
       if date >= d90 then w[2] = w[2] + 1 end
       if date >= d30 then w[1] = w[1] + 1 end
