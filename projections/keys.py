@@ -15,8 +15,8 @@ meta           hash    ``name``/``name_v``: band name, last-appended wins
 shows          hash    show_id -> show record (JSON: version, removal tombstone, details)
 songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
-plays          hash    song_id -> the song's plays packed in one string: "showkey pos4 set n\\n"
-                       each (n counts from 1), ascending (see lua/lib.lua)
+plays:<song>   string  one song's plays packed: "showkey pos4 set n\\n" each (n counts from 1),
+                       ascending (see lua/lib.lua); the scripts get ``plays`` as the prefix
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
@@ -85,6 +85,11 @@ def band_keys(band: str, generation: int = FIRST_GENERATION) -> list[str]:
 def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str:
     """The hash of one show's slots, e.g. ``ss:{phish}:1:show:1252691618``."""
     return f"{PREFIX}:{{{band}}}:{generation}:show:{show_id}"
+
+
+def plays_key(band: str, song_id: str, generation: int = FIRST_GENERATION) -> str:
+    """One song's packed plays, e.g. ``ss:{phish}:1:plays:486`` (named by the scripts themselves)."""
+    return f"{PREFIX}:{{{band}}}:{generation}:plays:{song_id}"
 
 
 def generation_pattern(generation: int) -> str:

@@ -68,53 +68,53 @@ local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end
 
--- a song's packed plays (see lib.lua) and how many entries they hold
-local function read_plays(song)
-  local s = packed_plays(song)
-  return s, count_entries(s, #s)
-end
-
--- the entries "showkey pos4 set" numbered from n + 1, packed
+-- the entries "showkey pos4 set" numbered from n + 1, packed (see lib.lua)
 local function pack(list, n)
   for i, entry in ipairs(list) do list[i] = entry .. ' ' .. (n + i) .. '\n' end
   return table.concat(list)
 end
 
--- write a song's packed plays with this batch's changes; returns them, their number and, when
--- the changes were only appended, the showkey of the play they were appended after
+-- the number of a plays entry (its place among the song's plays)
+local function entry_number(entry)
+  return entry and tonumber(string.match(entry, ' (%d+)$')) or 0
+end
+
+-- write a song's packed plays with this batch's changes; returns, when the changes were only
+-- appended, the showkey of the play they were appended after ('' for none), else false
 local function write_plays(song, changes)
-  local s, n = read_plays(song)
-  local tail = false
   local added, removed = {}, false
   for entry, add in pairs(changes) do
     if add then added[#added + 1] = entry else removed = true end
   end
   table.sort(added)
-  if not removed and (n == 0 or #added == 0 or entry_before(s, #s) < added[1]) then
-    -- the common case (a history arriving in order): the new plays go after the stored ones
-    tail = n > 0 and play_parts(entry_before(s, #s)) or ''
-    s = s .. pack(added, n)
-    n = n + #added
-  else
-    local set = {}
-    for entry in entries(s, 0, #s) do set[string.match(entry, '^(.*) %d+$')] = true end
-    for entry, add in pairs(changes) do set[entry] = add or nil end
-    local all = {}
-    for entry in pairs(set) do all[#all + 1] = entry end
-    table.sort(all)
-    s, n = pack(all, 0), #all
+  -- written whole with SET, never grown with APPEND: Redis would keep up to as much again
+  -- spare room behind an appended string
+  local s = packed_plays(song)
+  if not removed then
+    local last = entry_before(s, #s)
+    if last == nil or last < added[1] then
+      -- the common case (a history arriving in order): the new plays go after the stored ones
+      redis.call('SET', plays_key(song), s .. pack(added, entry_number(last)))
+      return last and play_parts(last) or ''
+    end
   end
-  if n > 0 then redis.call('HSET', K_PLAYS, song, s) else redis.call('HDEL', K_PLAYS, song) end
-  return s, n, tail
+  local set = {}
+  for entry in entries(s, 0, #s) do set[string.match(entry, '^(.*) %d+$')] = true end
+  for entry, add in pairs(changes) do set[entry] = add or nil end
+  local all = {}
+  for entry in pairs(set) do all[#all + 1] = entry end
+  table.sort(all)
+  if #all > 0 then redis.call('SET', plays_key(song), pack(all, 0)) else redis.call('DEL', plays_key(song)) end
+  return false
 end
 
--- recompute what is derived from one song's packed plays `s` (`n` entries): summary, first, seen
-local function refresh_song(song, s, n)
+-- recompute what is derived from one song's packed plays: summary, first, seen
+local function refresh_song(song)
   local seen
-  if n > 0 then
-    local first_sk = play_parts(string.sub(s, 1, string.find(s, '\n', 1, true) - 1))
-    local last_sk = play_parts(entry_before(s, #s))
-    redis.call('HSET', K_SUMMARY, song, n .. '|' .. first_sk .. '|' .. last_sk)
+  local first, last = end_entries(song)
+  if first then
+    local first_sk = play_parts(first)
+    redis.call('HSET', K_SUMMARY, song, entry_number(last) .. '|' .. first_sk .. '|' .. play_parts(last))
     seen = ordinal(first_sk)
     redis.call('ZADD', K_FIRST, seen, song)
   else
@@ -130,9 +130,10 @@ local function refresh_song(song, s, n)
 end
 
 -- the repeats of one song at one show (every play there but the first), from its packed plays
-local function fix_repeats(song, s, sk)
+local function fix_repeats(song, sk)
+  local t = plays_from(song, sk .. ' ')
   local here = {}
-  for entry in entries(s, cut(s, sk .. ' ', false), cut(s, sk .. ' ', true)) do here[#here + 1] = entry end
+  for entry in entries(t, cut(t, sk .. ' ', false), cut(t, sk .. ' ', true)) do here[#here + 1] = entry end
   local prefix = song .. ' ' .. sk
   redis.call('ZREMRANGEBYLEX', K_REPEATS, lo(prefix), hi(prefix))
   for i = 2, #here do
@@ -245,19 +246,16 @@ for i = 1, #ARGV do
   changed = changed + HANDLERS[e.t](e, KEYS[e.k])
 end
 for song in pairs(dirty) do
-  local s, n, tail
   if play_changes[song] then
-    s, n, tail = write_plays(song, play_changes[song])
+    local tail = write_plays(song, play_changes[song])
     -- a show's repeats can only have changed if a play there was removed, or if it now has
     -- two plays; when plays were only appended, the stored ones there are at most those of
     -- the show they were appended after
     for sk, at in pairs(play_shows[song]) do
-      if at[2] or at[1] > 1 or tail == false or tail == sk then fix_repeats(song, s, sk) end
+      if at[2] or at[1] > 1 or tail == false or tail == sk then fix_repeats(song, sk) end
     end
-  else
-    s, n = read_plays(song)
   end
-  refresh_song(song, s, n)
+  refresh_song(song)
 end
 for show_id, show_key in pairs(tallies) do
   local n = count_plays(show_id, show_key)

@@ -17,11 +17,11 @@ for i = 1, #summary, 2 do
   local song = summary[i]
   local _, first_sk, last_sk = parse_summary(summary[i + 1])
   if string.sub(last_sk, 1, 10) >= from and string.sub(first_sk, 1, 10) <= as_of then
-    local s = packed_plays(song)
-    local start = cut(s, from, false)
-    local prev = entry_before(s, start)
+    local t = plays_from(song, from)
+    local start = cut(t, from, false)
+    local prev = entry_before(t, start)
     prev = prev and play_parts(prev) or false
-    for entry in entries(s, start, string.sub(last_sk, 1, 10) <= as_of and #s or cut(s, as_of, true)) do
+    for entry in entries(t, start, string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)) do
       local sk, pos4 = play_parts(entry)
       if prev then
         local gap_shows = index[sk] - index[prev]

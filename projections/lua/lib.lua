@@ -56,15 +56,22 @@ end
 local function lo(prefix) return '[' .. prefix .. ' ' end
 local function hi(prefix) return '(' .. prefix .. '!' end
 
---[[ A song's plays are packed in one string, its field of the plays hash: an entry
-"showkey pos4 set n" per play (n: 1 for its first play, 2 for the next...), each ended by a
-newline, in ascending order (show order, then position). One string per song instead of a
-sorted-set member per play keeps a play in about a third of the memory; entries start with
-their date and are sorted, so what is dated up to a day, or comes before a play, is one
-prefix of the string, found by bisection, and its last entry tells how many it holds. ]]
+--[[ A song's plays are packed in one string, the key <plays>:<song_id> (K_PLAYS is the
+prefix; the scripts build these names themselves: the song of a removed performance is only
+known here, and the keys share the band's hash tag): an entry "showkey pos4 set n" per play
+(n: 1 for its first play, 2 for the next...), each ended by a newline, in ascending order
+(show order, then position). One string per song instead of a sorted-set member per play
+keeps a play in about a third of the memory. Entries start with their date and are sorted,
+so what is dated up to a day, or comes before a play, is one prefix of the string, found by
+bisection, and its last entry tells how many it holds; the questions asked most (the last
+year, the play before a recent one) need only the end of the string, read with GETRANGE. ]]
+
+local function plays_key(song)
+  return K_PLAYS .. ':' .. song
+end
 
 local function packed_plays(song)
-  return redis.call('HGET', K_PLAYS, song) or ''
+  return redis.call('GET', plays_key(song)) or ''
 end
 
 -- the length of the prefix of packed plays `s` whose entries begin with something below `key`
@@ -131,9 +138,46 @@ local function play_parts(entry)
   return string.match(entry, '^(%S+ %S+ %S+) (%d+) (%S+) %d+$')
 end
 
--- the play before the play at showkey `sk`, position `pos4`, in packed plays `s`: its entry, or nil
-local function previous_play(s, sk, pos4)
-  return entry_before(s, cut(s, sk .. ' ' .. pos4, false))
+-- the end of a song's packed plays that holds every entry from `key` on and the entry
+-- before them (if any): that string, starting at an entry, and how many bytes precede it.
+-- Its last 2 KB when they are enough (a recent key), else the whole string.
+local TAIL = 2048
+local function plays_from(song, key)
+  local k = plays_key(song)
+  local len = redis.call('STRLEN', k)
+  if len > TAIL then
+    local t = redis.call('GETRANGE', k, len - TAIL, len - 1)
+    local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
+    if newline < #t and string.sub(t, newline + 1, newline + #key) < key then
+      return string.sub(t, newline + 1), len - TAIL + newline
+    end
+  end
+  return redis.call('GET', k) or '', 0
+end
+
+-- the first and the last entry of a song's packed plays, or nil
+local function end_entries(song)
+  local k = plays_key(song)
+  local window = 512
+  while true do
+    local head = redis.call('GETRANGE', k, 0, window - 1)
+    if head == '' then return nil end
+    local first_end = string.find(head, '\n', 1, true)
+    if first_end then
+      local t = redis.call('GETRANGE', k, -window, -1)
+      if #t < window or string.find(t, '\n', 1, true) < #t then
+        return string.sub(head, 1, first_end - 1), entry_before(t, #t)
+      end
+    end
+    window = window * 4
+  end
+end
+
+-- the play before the play at showkey `sk`, position `pos4` of `song`: its entry, or nil
+local function previous_play(song, sk, pos4)
+  local key = sk .. ' ' .. pos4
+  local t = plays_from(song, key)
+  return entry_before(t, cut(t, key, false))
 end
 
 -- the countable shows in a lex range of showkeys, and the plays at them

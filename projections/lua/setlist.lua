@@ -26,7 +26,7 @@ for _, i in ipairs(positions) do
     local play = show.counts and slot[4] == 1 and slot[2] ~= 's'
     local prev, gap = false, false
     if play then
-      local m = previous_play(packed_plays(song), sk, pos4)
+      local m = previous_play(song, sk, pos4)
       if m then
         prev = play_parts(m)
         gap = redis.call('ZRANK', K_ORDER, sk) - redis.call('ZRANK', K_ORDER, prev)

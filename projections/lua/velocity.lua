@@ -14,9 +14,8 @@ each_song_upto(as_of, function(song, plays, _, last, s)
   local w = {0, 0, 0}
   -- the song's plays in the 365 days, read only when its last play falls in them
   if string.sub(last, 1, 10) >= d365 then
-    local top = s and cut(s, as_of, true)
-    s = s or packed_plays(song)
-    for entry in entries(s, cut(s, d365, false), top or #s) do
+    local t = s or plays_from(song, d365)
+    for entry in entries(t, cut(t, d365, false), cut(t, as_of, true)) do
       local date = string.sub(entry, 1, 10)
       w[3] = w[3] + 1
       if date >= d90 then w[2] = w[2] + 1 end
