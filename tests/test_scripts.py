@@ -102,3 +102,20 @@ async def test_cached_answers_follow_every_change_even_an_older_event(backend: R
     assert [p["gap_shows"] for p in answer["plays"]] == [None, 1]
     await apply_entries(scripts, entries([show("s1", "2001-01-01"), perf("s1", 1, "a")], start=1))  # no change
     assert await queries.answer("song", params) == answer
+
+
+async def test_a_band_name_from_a_superseded_show_event_still_refreshes_cached_answers(backend: Redis) -> None:
+    """The band name is the last appended one, even when that event's show was removed
+    later in the log: applying it changes the name, so it must bump the stamp too."""
+    scripts = Scripts(backend)
+    queries = Queries(scripts)
+    first = {"type": "ShowRemoved", "event_id": "rm", "band": "band", "show_id": "s1"}
+    await apply_entries(scripts, entries([show("s1", "2001-01-01", band_name="Old"), show("s2", "2001-02-01")]))
+    await apply_entries(scripts, entries([first], start=3))
+    as_of = {"band": "band", "as_of": "2030-01-01"}
+    assert (await queries.answer("stats", as_of))["vertical_name"] == "Old"
+    assert [b["band_name"] for b in await queries.answer("bands", {"as_of": "2030-01-01"})] == ["Old"]
+    # appended before the removal, applied after it: the show stays removed, the name changes
+    await apply_entries(scripts, entries([show("s1", "2001-01-01", band_name="New")], start=2))
+    assert (await queries.answer("stats", as_of))["vertical_name"] == "New"
+    assert [b["band_name"] for b in await queries.answer("bands", {"as_of": "2030-01-01"})] == ["New"]

@@ -186,12 +186,16 @@ local function index_show(add, show_key, show_id, show)
 end
 
 local function show_recorded(e, show_key)
+  local renamed = 0  -- the band's name is a change of its own, even when the show's is not
   if e.name then
     local name_v = redis.call('HGET', K_META, 'name_v') or nil
-    if vless(name_v, e.v) then redis.call('HSET', K_META, 'name', e.name, 'name_v', e.v) end
+    if vless(name_v, e.v) then
+      redis.call('HSET', K_META, 'name', e.name, 'name_v', e.v)
+      renamed = 1
+    end
   end
   local old = get_show(e.id)
-  if old and (not vless(old.v, e.v) or not vless(old.rm, e.v)) then return 0 end
+  if old and (not vless(old.v, e.v) or not vless(old.rm, e.v)) then return renamed end
   local new = {v = e.v, rm = old and old.rm, date = e.date, ord = e.ord, counts = e.counts, d = e.d}
   local moved = not (is_live(old) and old.date == new.date and old.ord == new.ord and old.counts == new.counts)
   if moved and old then index_show(false, show_key, e.id, old) end
