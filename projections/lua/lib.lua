@@ -139,8 +139,8 @@ local function play_parts(entry)
 end
 
 -- the end of a song's packed plays that holds every entry from `key` on and the entry
--- before them (if any): that string, starting at an entry, and how many bytes precede it.
--- Its last 2 KB when they are enough (a recent key), else the whole string.
+-- before them (if any), starting at an entry: its last 2 KB when they are enough (a recent
+-- key), else the whole string
 local TAIL = 2048
 local function plays_from(song, key)
   local k = plays_key(song)
@@ -149,10 +149,10 @@ local function plays_from(song, key)
     local t = redis.call('GETRANGE', k, len - TAIL, len - 1)
     local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
     if newline < #t and string.sub(t, newline + 1, newline + #key) < key then
-      return string.sub(t, newline + 1), len - TAIL + newline
+      return string.sub(t, newline + 1)
     end
   end
-  return redis.call('GET', k) or '', 0
+  return redis.call('GET', k) or ''
 end
 
 -- the first and the last entry of a song's packed plays, or nil
