@@ -78,8 +78,7 @@ class Queries:
             "debuts": self.debuts,
             "song": self.song,
             "setlist": self.setlist,
-            "bands": self.bands,
-        }
+        }  # and bands, which reads every band
 
     async def answer(self, query: str, params: Any, today: dt.date | None = None) -> Any:
         """The answer to ``query`` with ``params`` (a fresh object); raises ``QueryError``."""
@@ -89,15 +88,19 @@ class Queries:
         """The answer to ``query`` with ``params``, encoded as JSON; raises ``QueryError``."""
         checked = validate(query, params, today)
         if query == "bands":
-            current = await self.redis.hget(keys.GENERATION, "current")
-            return _encode(await self.bands(checked, number(current, keys.FIRST_GENERATION)))
-        generation, stamp = await self._probe(checked["band"])
-        key = (query, generation, stamp, *sorted(checked.items()))
+            generation, stamps = await self._probe_all()
+        else:
+            generation, stamp = await self._probe(checked["band"])
+            stamps = ((checked["band"], stamp),)
+        key = (query, generation, stamps, *sorted(checked.items()))
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        answer = _encode(await self._handlers[query](checked, generation))
+        if query == "bands":
+            answer = _encode(await self.bands(checked, generation, [band for band, _ in stamps]))
+        else:
+            answer = _encode(await self._handlers[query](checked, generation))
         self._cache[key] = answer
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -118,6 +121,18 @@ class Queries:
             self._generation = generation
             stamp = await self.redis.get(keys.band_key(band, "stamp", generation))
         return generation, stamp or b"0"
+
+    async def _probe_all(self) -> tuple[int, tuple[tuple[str, bytes], ...]]:
+        """The current generation and every band with its change stamp, in two round trips."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.GENERATION, "current")
+            pipe.smembers(keys.BANDS)
+            current, members = await pipe.execute()
+        generation = number(current, keys.FIRST_GENERATION)
+        bands = sorted(text(b) for b in members)
+        stamp_keys = [keys.band_key(b, "stamp", generation) for b in bands]
+        stamps: list[Any] = await self.redis.mget(stamp_keys) if bands else []
+        return generation, tuple((band, stamp or b"0") for band, stamp in zip(bands, stamps, strict=True))
 
     async def _summary(self, band: str, gen: int, as_of: dt.date) -> list[Any]:
         result: list[Any] = await self.scripts.read("summary", band, gen, [as_of.isoformat(), as_of.toordinal()])
@@ -345,10 +360,14 @@ class Queries:
             "performances": performances,
         }
 
-    async def bands(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
+    async def bands(self, p: dict[str, Any], gen: int, bands: list[str]) -> list[dict[str, Any]]:
+        as_of = p["as_of"]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for band in bands:
+                await self.scripts.read("summary", band, gen, [as_of.isoformat(), as_of.toordinal()], client=pipe)
+            summaries = await pipe.execute()
         out = []
-        for band in sorted(text(b) for b in await self.redis.smembers(keys.BANDS)):
-            name, shows, plays, _, _, first, last = await self._summary(band, gen, p["as_of"])
+        for band, (name, shows, plays, _, _, first, last) in zip(bands, summaries, strict=True):
             out.append(
                 {
                     "band": band,

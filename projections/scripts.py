@@ -68,8 +68,17 @@ class Scripts:
         )
         return bool(added)
 
-    async def read(self, name: str, band: str, generation: int, args: list[Any], extra_keys: Sequence[str] = ()) -> Any:
-        """Run one of the query scripts over one generation of a band's keys (and ``extra_keys``)."""
+    async def read(
+        self,
+        name: str,
+        band: str,
+        generation: int,
+        args: list[Any],
+        extra_keys: Sequence[str] = (),
+        client: Any = None,
+    ) -> Any:
+        """Run one of the query scripts over one generation of a band's keys (and ``extra_keys``);
+        with ``client`` (a pipeline) the call is queued there, to run on ``execute()``."""
         if name not in SCRIPT_NAMES or name in ("apply", "dead_letter"):
             raise ValueError(f"no read script {name!r}")
-        return cast(Any, await self._run(name, [*keys.band_keys(band, generation), *extra_keys], args))
+        return cast(Any, await self._run(name, [*keys.band_keys(band, generation), *extra_keys], args, client))
