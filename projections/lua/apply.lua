@@ -1,7 +1,7 @@
 --[[ apply.lua: apply a batch of one band's events to its projections, atomically.
 
 KEYS: the band's keys (projections.keys.BAND_KEYS order), then the show:<id> key of every
-      show the batch names.
+      show the batch names (the plays:<song> keys are named here, see lib.lua).
 ARGV: one JSON payload per event, in log order, built by projections.apply.script_input():
       every payload has t (S = ShowRecorded, P = PerformanceAdded, X = PerformanceRemoved,
       R = ShowRemoved), v (the stream entry id: the event's place in the log), id (show_id)
@@ -15,9 +15,10 @@ changes nothing, so re-delivery, duplicates and any processing order give the sa
 
 Retry safety: Redis does not roll back a script that fails midway. The records (shows,
 slots, song titles) are read into and written through a cache for the batch, and written to
-Redis only at the end, after the indexes (ZADD, ZREM: idempotent, no counters) and what is
-derived per song (summary, first, seen, recomputed from the indexes). A batch interrupted
-midway has written no record, so its re-application redoes all of it.
+Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays rewritten
+as a set: idempotent, no counters) and what is derived from them (summaries, first and seen
+days, per-show and per-month counts: recomputed, not counted). A batch interrupted midway
+has written no record, so its re-application redoes all of it.
 ]]
 
 local shows = {}        -- show_id -> decoded show record (false: none)
