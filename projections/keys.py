@@ -1,4 +1,4 @@
-"""The Redis key layout: every key the service reads or writes is built here.
+"""The Redis key layout: every key the service reads or writes is described here.
 
 All keys of one band share the hash tag ``{band}``, so every key that one atomic update
 touches lives in one Redis Cluster hash slot. Members of the lexicographic sorted sets
