@@ -29,7 +29,6 @@ local dirty = {}        -- songs whose derived state must be recomputed at the e
 local months = {}       -- months ('YYYY-MM') whose counts must be recomputed at the end
 local tallies = {}      -- show_id -> show key: shows whose play count must be recomputed at the end
 local play_changes = {} -- song -> {plays entry -> true (added) or false (removed)}: at the end
-local play_shows = {}   -- song -> {showkey -> {plays added there, a play there was removed}}
 local titles = {}       -- song -> the newest {v, title, slug} this batch carries
 
 local function get_show(show_id)
@@ -75,13 +74,8 @@ local function pack(list, n)
   return table.concat(list)
 end
 
--- the number of a plays entry (its place among the song's plays)
-local function entry_number(entry)
-  return entry and tonumber(string.match(entry, ' (%d+)$')) or 0
-end
-
--- write a song's packed plays with this batch's changes; returns, when the changes were only
--- appended, the showkey of the play they were appended after ('' for none), else false
+-- write a song's packed plays with this batch's changes; returns them and, when the changes
+-- were only appended, the showkey of the play they were appended after ('' for none), else false
 local function write_plays(song, changes)
   local added, removed = {}, false
   for entry, add in pairs(changes) do
@@ -95,8 +89,9 @@ local function write_plays(song, changes)
     local last = entry_before(s, #s)
     if last == nil or last < added[1] then
       -- the common case (a history arriving in order): the new plays go after the stored ones
-      redis.call('SET', plays_key(song), s .. pack(added, entry_number(last)))
-      return last and play_parts(last) or ''
+      s = s .. pack(added, entry_number(last))
+      redis.call('SET', plays_key(song), s)
+      return s, last and play_parts(last) or ''
     end
   end
   local set = {}
@@ -105,14 +100,14 @@ local function write_plays(song, changes)
   local all = {}
   for entry in pairs(set) do all[#all + 1] = entry end
   table.sort(all)
-  if #all > 0 then redis.call('SET', plays_key(song), pack(all, 0)) else redis.call('DEL', plays_key(song)) end
-  return false
+  s = pack(all, 0)
+  if s ~= '' then redis.call('SET', plays_key(song), s) else redis.call('DEL', plays_key(song)) end
+  return s, false
 end
 
--- recompute what is derived from one song's packed plays: summary, first, seen
-local function refresh_song(song)
+-- recompute what is derived from a song's first and last play entries: summary, first, seen
+local function refresh_song(song, first, last)
   local seen
-  local first, last = end_entries(song)
   if first then
     local first_sk = play_parts(first)
     redis.call('HSET', K_SUMMARY, song, entry_number(last) .. '|' .. first_sk .. '|' .. play_parts(last))
@@ -130,11 +125,10 @@ local function refresh_song(song)
   if seen then redis.call('ZADD', K_SEEN, seen, song) else redis.call('ZREM', K_SEEN, song) end
 end
 
--- the repeats of one song at one show (every play there but the first), from its packed plays
-local function fix_repeats(song, sk)
-  local t = plays_from(song, sk .. ' ')
+-- the repeats of one song at one show (every play there but the first), from its packed plays `s`
+local function fix_repeats(song, s, sk)
   local here = {}
-  for entry in entries(t, cut(t, sk .. ' ', false), cut(t, sk .. ' ', true)) do here[#here + 1] = entry end
+  for entry in entries(s, cut(s, sk .. ' ', false), cut(s, sk .. ' ', true)) do here[#here + 1] = entry end
   local prefix = song .. ' ' .. sk
   redis.call('ZREMRANGEBYLEX', K_REPEATS, lo(prefix), hi(prefix))
   for i = 2, #here do
@@ -162,10 +156,6 @@ local function index_slot(add, show, show_key, sk, pos4, slot)
     tallies[sk_show(sk)] = show_key
     play_changes[song] = play_changes[song] or {}
     play_changes[song][sk .. ' ' .. pos4 .. ' ' .. slot[2]] = add
-    play_shows[song] = play_shows[song] or {}
-    local at = play_shows[song][sk] or {0, false}
-    if add then at[1] = at[1] + 1 else at[2] = true end
-    play_shows[song][sk] = at
   else
     local extra = song .. ' ' .. sk .. ' ' .. pos4
     if add then redis.call('ZADD', K_EXTRAS, 0, extra) else redis.call('ZREM', K_EXTRAS, extra) end
@@ -251,16 +241,24 @@ for i = 1, #ARGV do
   changed = changed + HANDLERS[e.t](e, KEYS[e.k])
 end
 for song in pairs(dirty) do
-  if play_changes[song] then
-    local tail = write_plays(song, play_changes[song])
-    -- a show's repeats can only have changed if a play there was removed, or if it now has
-    -- two plays; when plays were only appended, the stored ones there are at most those of
-    -- the show they were appended after
-    for sk, at in pairs(play_shows[song]) do
-      if at[2] or at[1] > 1 or tail == false or tail == sk then fix_repeats(song, sk) end
+  local changes = play_changes[song]
+  if changes then
+    local s, tail = write_plays(song, changes)
+    -- the shows whose repeats may have changed: every show touched when the string was
+    -- rewritten; when plays were only appended, a show that got two of them, or the show
+    -- they were appended after (the only one whose stored plays can be there too)
+    local touched = {}
+    for entry in pairs(changes) do
+      local sk = string.match(entry, '^%S+ %S+ %S+')
+      touched[sk] = (touched[sk] or 0) + 1
     end
+    for sk, n in pairs(touched) do
+      if tail == false or n > 1 or tail == sk then fix_repeats(song, s, sk) end
+    end
+    refresh_song(song, first_and_last(s))
+  else
+    refresh_song(song, end_entries(song))
   end
-  refresh_song(song)
 end
 for show_id, show_key in pairs(tallies) do
   local n = count_plays(show_id, show_key)

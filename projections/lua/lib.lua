@@ -127,10 +127,20 @@ local function entries(s, from, to)
   return string.gmatch(string.sub(s, from + 1, to), '([^\n]*)\n')
 end
 
+-- the number of a plays entry (its place among the song's plays); 0 for none
+local function entry_number(entry)
+  return entry and tonumber(string.match(entry, ' (%d+)$')) or 0
+end
+
 -- the number of entries in the first `len` bytes of packed plays (a whole number of entries)
 local function count_entries(s, len)
-  if len == 0 then return 0 end
-  return tonumber(string.match(entry_before(s, len), ' (%d+)$'))
+  return entry_number(entry_before(s, len))
+end
+
+-- the first and the last entry of packed plays `s`, or nil
+local function first_and_last(s)
+  if s == '' then return nil end
+  return string.sub(s, 1, string.find(s, '\n', 1, true) - 1), entry_before(s, #s)
 end
 
 -- a plays entry's showkey, position (4 digits) and set
