@@ -134,8 +134,10 @@ class Queries:
         stamps: list[Any] = await self.redis.mget(stamp_keys) if bands else []
         return generation, tuple((band, stamp or b"0") for band, stamp in zip(bands, stamps, strict=True))
 
-    async def _summary(self, band: str, gen: int, as_of: dt.date) -> list[Any]:
-        result: list[Any] = await self.scripts.read("summary", band, gen, [as_of.isoformat(), as_of.toordinal()])
+    async def _summary(self, band: str, gen: int, as_of: dt.date, client: Any = None) -> list[Any]:
+        """A band's totals as of a date (``summary.lua``); with ``client`` (a pipeline), queued there."""
+        args = [as_of.isoformat(), as_of.toordinal()]
+        result: list[Any] = await self.scripts.read("summary", band, gen, args, client=client)
         return result
 
     async def _name(self, band: str, gen: int) -> str:
@@ -361,10 +363,9 @@ class Queries:
         }
 
     async def bands(self, p: dict[str, Any], gen: int, bands: list[str]) -> list[dict[str, Any]]:
-        as_of = p["as_of"]
         async with self.redis.pipeline(transaction=False) as pipe:
             for band in bands:
-                await self.scripts.read("summary", band, gen, [as_of.isoformat(), as_of.toordinal()], client=pipe)
+                await self._summary(band, gen, p["as_of"], client=pipe)
             summaries = await pipe.execute()
         out = []
         for band, (name, shows, plays, _, _, first, last) in zip(bands, summaries, strict=True):
