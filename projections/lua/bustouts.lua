@@ -7,30 +7,49 @@ Returns: {{song record JSON, song_id, showkey, previous play's showkey, gap in d
           show record JSON}, ...} in show order.
 ]]
 local from, as_of, by_days, threshold = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4])
-local index = show_indexes(as_of)
 
--- the plays in the window of each song whose plays reach into it, each with the song's play
--- before it
+local days, indexes = {}, {}  -- the ordinal day of a date, the index of a showkey, as read
+local function day(sk)
+  local date = string.sub(sk, 1, 10)
+  if not days[date] then days[date] = ordinal(date) end
+  return days[date]
+end
+local function index(sk)
+  if not indexes[sk] then indexes[sk] = show_index(sk) end
+  return indexes[sk]
+end
+-- the showkey of a plays entry (what precedes its position: the entry's third space on)
+local function entry_sk(entry)
+  return string.sub(entry, 1, string.find(entry, ' ', 19, true) - 1)
+end
+
+-- the plays in the window of each song last played in or after it (the last-play index),
+-- each with the song's play before it
 local rows = {}
-local summary = redis.call('HGETALL', K_SUMMARY)
-for i = 1, #summary, 2 do
-  local song = summary[i]
-  local _, first_sk, last_sk = parse_summary(summary[i + 1])
-  if string.sub(last_sk, 1, 10) >= from and string.sub(first_sk, 1, 10) <= as_of then
-    local t = plays_from(song, from)
-    local start = cut(t, from, false)
-    local prev = entry_before(t, start)
-    prev = prev and play_parts(prev) or false
-    for entry in entries(t, start, string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)) do
-      local sk, pos4 = play_parts(entry)
-      if prev then
-        local gap_shows = index[sk] - index[prev]
-        local gap_days = ordinal(sk) - ordinal(prev)
-        if (by_days and gap_days or gap_shows) >= threshold then
-          rows[#rows + 1] = {song, sk, pos4, prev, gap_days, gap_shows}
+local recent = {}
+for _, member in ipairs(redis.call('ZRANGEBYLEX', K_LAST, '[' .. from, '+')) do
+  local _, song = last_parts(member)
+  recent[#recent + 1] = song
+end
+for start = 1, #recent, 1024 do
+  local songs = {unpack(recent, start, math.min(start + 1023, #recent))}
+  local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))
+  for i, song in ipairs(songs) do
+    local _, first_sk, last_sk = parse_summary(summaries[i])
+    if string.sub(first_sk, 1, 10) <= as_of then
+      local t = plays_from(song, from)
+      local start_ = cut(t, from, false)
+      local prev = entry_before(t, start_)
+      prev = prev and entry_sk(prev)
+      for entry in entries(t, start_, cut(t, as_of, true)) do
+        local sk = entry_sk(entry)
+        if prev then
+          local gap
+          if by_days then gap = day(sk) - day(prev) else gap = index(sk) - index(prev) end
+          if gap >= threshold then rows[#rows + 1] = {song, sk, string.sub(entry, #sk + 2, #sk + 5), prev} end
         end
+        prev = sk
       end
-      prev = sk
     end
   end
 end
@@ -42,7 +61,8 @@ table.sort(rows, function(a, b)
 end)
 local out = {}
 for i, row in ipairs(rows) do
-  local song, sk = row[1], row[2]
-  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, row[4], row[5], row[6], redis.call('HGET', K_SHOWS, sk_show(sk))}
+  local song, sk, prev = row[1], row[2], row[4]
+  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev),
+            redis.call('HGET', K_SHOWS, sk_show(sk))}
 end
 return out

@@ -7,23 +7,89 @@ Returns: {countable shows up to as_of, {{song_id, plays, shows played, first pla
           last play showkey, index of first show, index of last show, days or shows since,
           song record JSON}, ...}}: the first `limit` songs with at least max(min_plays, 1)
           plays up to as_of, longest gap (in the sort unit) first, ties by title then id.
+
+Reads only the songs it may answer with: those last played up to as_of come from the
+last-play index, least recently played first, until `limit` rows and their ties are found;
+a song played again after as_of (a historical as_of) is looked up in its plays only when
+its first play is long enough ago for it to reach those rows.
 ]]
 local as_of, as_of_day = ARGV[1], tonumber(ARGV[2])
 local min_plays, by_days, limit = math.max(tonumber(ARGV[3]), 1), ARGV[4] == 'days', tonumber(ARGV[5])
-local index, total = show_indexes(as_of)
+local upto = '(' .. as_of .. '~'  -- lex bound: the showkeys dated up to as_of
+local total = redis.call('ZLEXCOUNT', K_ORDER, '-', upto)
 
-local repeats = {}
-for _, m in ipairs(redis.call('ZRANGEBYLEX', K_REPEATS, '-', '+')) do
-  local song, date = string.match(m, '^(%S+) (%S+)')
-  if date <= as_of then repeats[song] = (repeats[song] or 0) + 1 end
+-- days or shows from a play's showkey to as_of
+local function since(sk)
+  if by_days then return as_of_day - ordinal(sk) end
+  return total - 1 - show_index(sk)
 end
 
-local rows = {}
-each_song_upto(as_of, function(song, plays, first_sk, last)
-  if plays >= min_plays then
-    local last_index = index[last]
-    local since = by_days and (as_of_day - ordinal(last)) or (total - 1 - last_index)
-    rows[#rows + 1] = {song, plays, plays - (repeats[song] or 0), first_sk, last, index[first_sk], last_index, since}
+local rows = {}  -- {song, plays, first play showkey, last play showkey, since}
+local bar        -- the since of the limit-th row found in the walk
+local offset = 0
+repeat
+  local chunk = redis.call('ZRANGEBYLEX', K_LAST, '-', upto, 'LIMIT', offset, 128)
+  offset = offset + #chunk
+  local songs = {}
+  for i, member in ipairs(chunk) do
+    local _, song = last_parts(member)
+    songs[i] = song
   end
-end)
-return {total, top_rows(rows, 8, limit)}
+  local summaries = #songs > 0 and redis.call('HMGET', K_SUMMARY, unpack(songs)) or {}
+  for i, song in ipairs(songs) do
+    local plays, first_sk, last_sk = parse_summary(summaries[i])
+    local n = since(last_sk)
+    if bar and n < bar then
+      chunk = {}  -- every later song was played more recently
+      break
+    end
+    if plays >= min_plays then
+      rows[#rows + 1] = {song, plays, first_sk, last_sk, n}
+      if #rows == limit then bar = n end
+    end
+  end
+until #chunk < 128
+
+-- the songs played again after as_of, earliest first played first: their plays up to as_of,
+-- until even a last play at a song's first play could not reach the `limit` longest gaps
+local best = {}  -- the `limit` longest gaps so far, longest first
+for i = 1, math.min(limit, #rows) do best[i] = rows[i][5] end
+local later = {}
+for _, member in ipairs(redis.call('ZRANGEBYLEX', K_LAST, upto, '+')) do
+  local _, song = last_parts(member)
+  later[#later + 1] = song
+end
+local candidates = {}
+for start = 1, #later, 1024 do
+  local songs = {unpack(later, start, math.min(start + 1023, #later))}
+  local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))
+  for i, song in ipairs(songs) do
+    local count, first_sk, last_sk = parse_summary(summaries[i])
+    if string.sub(first_sk, 1, 10) <= as_of and count >= min_plays then
+      candidates[#candidates + 1] = {song, count, first_sk, last_sk}
+    end
+  end
+end
+table.sort(candidates, function(a, b) return a[3] < b[3] end)
+for _, c in ipairs(candidates) do
+  if #best >= limit and since(c[3]) < best[limit] then break end
+  local plays, last = plays_upto(c[1], c[2], c[4], as_of)
+  if plays >= min_plays then
+    local n = since(last)
+    rows[#rows + 1] = {c[1], plays, c[3], last, n}
+    local at = #best + 1
+    while at > 1 and best[at - 1] < n do at = at - 1 end
+    if at <= limit then
+      table.insert(best, at, n)
+      best[limit + 1] = nil
+    end
+  end
+end
+
+local out = {}
+for i, row in ipairs(top_rows(rows, 5, limit)) do
+  local song, plays, first_sk, last_sk = row[1], row[2], row[3], row[4]
+  local repeats = redis.call('ZLEXCOUNT', K_REPEATS, lo(song), '(' .. song .. ' ' .. as_of .. '~')
+  out[i] = {song, plays, plays - repeats, first_sk, last_sk, show_index(first_sk), show_index(last_sk), row[5], row[6]}
+end
+return {total, out}

@@ -1,11 +1,11 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
-KEYS[1..13] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
+KEYS[1..14] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_MONTHS, K_STAMP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7],
-      KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
+      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
+      KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -149,18 +149,19 @@ local function play_parts(entry)
 end
 
 -- the end of a song's packed plays that holds every entry from `key` on and the entry
--- before them (if any), starting at an entry: its last 2 KB when they are enough (a recent
--- key), else the whole string
-local TAIL = 2048
+-- before them (if any), starting at an entry: its last 512 bytes or 4 KB when they are
+-- enough (a recent key), else the whole string
 local function plays_from(song, key)
   local k = plays_key(song)
   local len = redis.call('STRLEN', k)
-  if len > TAIL then
-    local t = redis.call('GETRANGE', k, len - TAIL, len - 1)
+  local tail = 512
+  while len > tail and tail <= 4096 do
+    local t = redis.call('GETRANGE', k, len - tail, len - 1)
     local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
     if newline < #t and string.sub(t, newline + 1, newline + #key) < key then
       return string.sub(t, newline + 1)
     end
+    tail = tail * 8
   end
   return redis.call('GET', k) or ''
 end
@@ -204,6 +205,16 @@ local function shows_and_plays(lo_, hi_)
   return #order, plays
 end
 
+-- the place (from 0) of a countable show in show order, by its showkey
+local function show_index(sk)
+  return redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. sk)
+end
+
+-- a member of the last-play index: the song's last play's showkey and the song
+local function last_parts(member)
+  return string.match(member, '^(%S+ %S+ %S+) (%S+)$')
+end
+
 -- {showkey -> index in show order (from 0)} and the number of countable shows, up to a date
 local function show_indexes(as_of)
   local order = redis.call('ZRANGEBYLEX', K_ORDER, '-', '(' .. as_of .. '~')
@@ -212,8 +223,9 @@ local function show_indexes(as_of)
   return index, #order
 end
 
--- each song's plays up to a date, and its last play's showkey: from the summary when the
--- song's last play is not after the date, else from its packed plays (returned too)
+-- a song's plays up to a date and its last play's showkey up to it (nil for none): from its
+-- summary (plays, last play's showkey) when its last play is not after the date, else from
+-- its packed plays (returned too)
 local function plays_upto(song, count, last_sk, as_of)
   if string.sub(last_sk, 1, 10) <= as_of then return count, last_sk end
   local s = packed_plays(song)

@@ -6,7 +6,7 @@ Returns: false when the show is not recorded (or dated after as_of), else {show 
          {position, slot record JSON, song record JSON, is a play (0/1), previous play's showkey
          or false, gap in shows or false}, ...} by position.
 ]]
-local K_SHOW = KEYS[14]
+local K_SHOW = KEYS[#KEYS]
 local show_id, as_of = ARGV[1], ARGV[2]
 
 local raw_show = redis.call('HGET', K_SHOWS, show_id)
