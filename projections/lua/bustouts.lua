@@ -41,7 +41,7 @@ for start = 1, #recent, 1024 do
       local start_ = cut(t, from, false)
       local prev = entry_before(t, start_)
       prev = prev and entry_sk(prev)
-      for entry in entries(t, start_, cut(t, as_of, true)) do
+      for entry in entries(t, start_, string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)) do
         local sk = entry_sk(entry)
         if prev then
           local gap
@@ -59,10 +59,11 @@ table.sort(rows, function(a, b)
   if a[2] ~= b[2] then return a[2] < b[2] end
   return a[3] < b[3]
 end)
-local out = {}
+local out, records = {}, {}  -- records: a show's, as read
 for i, row in ipairs(rows) do
   local song, sk, prev = row[1], row[2], row[4]
-  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev),
-            redis.call('HGET', K_SHOWS, sk_show(sk))}
+  local show = sk_show(sk)
+  records[show] = records[show] or redis.call('HGET', K_SHOWS, show)
+  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), records[show]}
 end
 return out

@@ -26,7 +26,7 @@ for start = 1, #recent, 1024 do
     local count, first_sk, last_sk = parse_summary(summaries[i])
     if string.sub(first_sk, 1, 10) <= as_of then
       local t = plays_from(song, d365)
-      local upto = cut(t, as_of, true)
+      local upto = string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)
       local w = {0, 0, 0}
       for entry in entries(t, cut(t, d365, false), upto) do
         local date = string.sub(entry, 1, 10)
