@@ -61,6 +61,30 @@ async def active_generations(redis: Redis) -> list[int]:
     return generations_of(await redis.hmget(keys.GENERATION, GENERATION_FIELDS))
 
 
+class LayoutMismatch(RuntimeError):
+    """The projections in Redis were built with another key layout than this version reads."""
+
+
+async def check_layout(redis: Redis) -> None:
+    """Make sure the current generation was built with this version's key layout
+    (``keys.LAYOUT``; every apply marks the generations it writes, if unmarked); a Redis
+    without projections is marked with it. Raises
+    ``LayoutMismatch`` (naming the fix: ``setlist-stats rebuild``) otherwise."""
+    current = await redis.hget(keys.GENERATION, "current")
+    generation = int(current or keys.FIRST_GENERATION)
+    field = keys.layout_field(generation)
+    stored = await redis.hget(keys.GENERATION, field)
+    if stored is None and not await redis.scard(keys.BANDS):
+        await redis.hsetnx(keys.GENERATION, field, keys.LAYOUT)
+        return
+    if stored is None or int(stored) != keys.LAYOUT:
+        built = f"layout {int(stored)}" if stored is not None else "an earlier layout"
+        raise LayoutMismatch(
+            f"the projections in Redis (generation {generation}) were built with {built}; this version "
+            f"reads layout {keys.LAYOUT}: run `setlist-stats rebuild` to rebuild them from the log"
+        )
+
+
 async def write_targets(redis: Redis) -> tuple[list[int], int]:
     """The active generations and the events per script call (short while live events are
     published, see ``keys.LIVE``), in one round trip."""
@@ -119,15 +143,19 @@ async def apply_entries(
     ]
     async with redis.pipeline(transaction=False) as pipe:
         pipe.sadd(keys.BANDS, *batches)
+        for generation in generations:  # what this version writes is in its layout (see check_layout)
+            pipe.hsetnx(keys.GENERATION, keys.layout_field(generation), keys.LAYOUT)
         for band, part, generation in calls:
             await scripts.apply(band, part, generation, client=pipe)
         results = await pipe.execute(raise_on_error=False)
-    if isinstance(results[0], Exception):
+    bookkeeping, results = results[: 1 + len(generations)], results[1 + len(generations) :]
+    errors = [result for result in bookkeeping if isinstance(result, Exception)]
+    if errors:
         outcome.failed.extend(entry_id for entry_id, _ in events)
-        outcome.errors.append(str(results[0]))
+        outcome.errors.append(str(errors[0]))
         return outcome
     failed_bands: set[str] = set()
-    for (band, _, _), result in zip(calls, results[1:], strict=True):
+    for (band, _, _), result in zip(calls, results, strict=True):
         if isinstance(result, Exception) and band not in failed_bands:
             failed_bands.add(band)
             outcome.errors.append(f"{band}: {result}")

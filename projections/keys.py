@@ -35,9 +35,10 @@ show:<id>      hash    pos4 -> slot record of one show (JSON array: version, set
 so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
 
 Global keys: the events stream, its consumer group, the dead-letter stream and its index,
-the set of known bands, the generations (hash: ``current``, and ``next`` while a rebuild
-runs) and the live marker (a string with an expiry, set by every write-through publish:
-while it exists, consumers apply in short script calls).
+the set of known bands, the generations (hash: ``current``, ``next`` while a rebuild runs,
+and ``layout:<g>``: the ``LAYOUT`` that generation g was built with) and the live marker
+(a string with an expiry, set by every write-through publish: while it exists, consumers
+apply in short script calls).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ BANDS = f"{PREFIX}:bands"
 GENERATION = f"{PREFIX}:generation"
 LIVE = f"{PREFIX}:live"
 FIRST_GENERATION = 1
+
+#: The version of this key layout: raised by every change that needs the projections rebuilt
+#: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
+LAYOUT = 2
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
 #: apply and setlist scripts get the ``show:<id>`` keys they need after these.
@@ -93,6 +98,11 @@ def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str
 def plays_key(band: str, song_id: str, generation: int = FIRST_GENERATION) -> str:
     """One song's packed plays, e.g. ``ss:{phish}:1:plays:486`` (named by the scripts themselves)."""
     return f"{PREFIX}:{{{band}}}:{generation}:plays:{song_id}"
+
+
+def layout_field(generation: int) -> str:
+    """The field of ``GENERATION`` holding the layout a generation was built with."""
+    return f"layout:{generation}"
 
 
 def generation_pattern(generation: int) -> str:

@@ -24,7 +24,7 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 
 from projections import keys
-from projections.batch import DATA_FIELD, GENERATION_FIELDS, apply_entries, generations_of
+from projections.batch import DATA_FIELD, GENERATION_FIELDS, apply_entries, check_layout, generations_of
 from projections.events import InvalidEvent, decode_event
 from projections.params import QUERIES, QueryError
 from projections.queries import Queries
@@ -98,7 +98,12 @@ class Service:
 
     async def start(self) -> None:
         self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
-        await ensure_group(self.redis)
+        try:
+            await ensure_group(self.redis)
+            await check_layout(self.redis)
+        except BaseException:
+            await self.redis.aclose()
+            raise
         self.scripts = Scripts(self.redis)
         self.queries = Queries(self.scripts)
         if self.settings.role == "handlers":

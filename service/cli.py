@@ -63,6 +63,8 @@ def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from projections.batch import LayoutMismatch
+
     from .app import create_app
 
     if "LOG_LEVEL" not in os.environ:
@@ -72,7 +74,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.nice(settings.nice)
     with redis_url_or_embedded(persistent=True) as url:
         print(f"serving on {redacted(url)} as consumer {settings.consumer}", file=sys.stderr)
-        asyncio.run(create_app(settings, url).run())
+        try:
+            asyncio.run(create_app(settings, url).run())
+        except LayoutMismatch as exc:
+            raise SystemExit(f"setlist-stats serve: {exc}") from None
     return 0
 
 

@@ -78,8 +78,8 @@ async def rebuild(
         start = f"{last_ms}-{last_seq + 1}"
 
     async with redis.pipeline(transaction=True) as pipe:
-        pipe.hset(keys.GENERATION, "current", new)
-        pipe.hdel(keys.GENERATION, "next")
+        pipe.hset(keys.GENERATION, mapping={"current": new, keys.layout_field(new): keys.LAYOUT})
+        pipe.hdel(keys.GENERATION, "next", keys.layout_field(old))
         await pipe.execute()
     await asyncio.sleep(grace)
     deleted = await delete_generation(redis, old)

@@ -14,12 +14,15 @@ from typing import Any
 import datasets
 import pytest
 from compare import compare_aggregates, compare_details
-from conftest import ingest
+from conftest import ingest, settings_for_tests
 from redis.asyncio import Redis
 from reference import Reference
 
 from projections import keys
+from projections.batch import LayoutMismatch
 from projections.queries import Queries
+from projections.scripts import Scripts
+from service.app import running
 from service.demo import history
 from service.ingest import publish, wait_settled
 
@@ -95,3 +98,52 @@ async def test_rebuild_while_serving_and_ingesting(redis: Redis, redis_url: str,
     for band in bands:
         await compare_aggregates(service, ref, band, "2030-01-01")
     await compare_details(service, ref, bands[-1], "2030-01-01")
+
+
+async def _cli(redis_url: str, *args: str, timeout: float = 120) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "service.cli",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, "REDIS_URL": redis_url},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, stderr.decode()
+
+
+async def test_projections_of_another_layout_are_refused_until_rebuilt(redis: Redis, redis_url: str) -> None:
+    """Projections built by a version with another key layout (or one from before layouts
+    were recorded) would answer wrongly: the service refuses to start on them, naming the fix,
+    and answers again, exactly, once `rebuild` has rebuilt them from the log."""
+    events = [e for e in history() if e["band"] == "copper-kettle"]
+    async with running(settings_for_tests(), redis_url):
+        await ingest(redis, events)
+    field = keys.layout_field(keys.FIRST_GENERATION)
+    assert await redis.hget(keys.GENERATION, field) == str(keys.LAYOUT).encode()  # marked when first served
+
+    for stored in (None, keys.LAYOUT - 1):
+        if stored is None:
+            await redis.hdel(keys.GENERATION, field)
+        else:
+            await redis.hset(keys.GENERATION, field, stored)
+        with pytest.raises(LayoutMismatch, match="run `setlist-stats rebuild`"):
+            async with running(settings_for_tests(), redis_url):
+                pass
+    code, stderr = await _cli(redis_url, "serve")
+    assert code != 0 and f"reads layout {keys.LAYOUT}" in stderr and "setlist-stats rebuild" in stderr, stderr
+    assert "Traceback" not in stderr
+
+    code, stderr = await _cli(redis_url, "rebuild", "--grace", "0")
+    assert code == 0, stderr
+    assert await redis.hget(keys.GENERATION, "current") == b"2"
+    assert await redis.hget(keys.GENERATION, keys.layout_field(2)) == str(keys.LAYOUT).encode()
+    assert await redis.hget(keys.GENERATION, field) is None
+    async with running(settings_for_tests(), redis_url):
+        queries = Queries(Scripts(redis))
+        ref = Reference(events)
+        await compare_aggregates(queries, ref, "copper-kettle", "2030-01-01")
+        await compare_details(queries, ref, "copper-kettle", "2030-01-01")
