@@ -23,8 +23,9 @@ extras         zset    lex "song_id showkey pos4": live performances that are no
 first          zset    song_id -> ordinal day of its first play (debuts)
 seen           zset    song_id -> ordinal day of its first live performance (catalogue)
 summary        hash    song_id -> "plays|first play showkey|last play showkey"
-last           zset    lex "last play showkey song_id": every song with a play, least recently
-                       played first (gaps, velocity and bustouts read only the songs they need)
+last           zset    song_id -> day and show order of its last play (ordinal day x 10^6 +
+                       show_order): every song with a play, least recently played first
+                       (gaps, velocity and bustouts read only the songs they need)
 months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
 stamp          string  bumped by every apply that changes the band: answers cached under it
 show:<id>      hash    pos4 -> slot record of one show (JSON array: version, set, song_id,

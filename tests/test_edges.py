@@ -329,3 +329,36 @@ async def test_windows_age_with_the_wall_clock(redis: Redis, service: Queries) -
     assert [d["song_id"] for d in (await service.answer("debuts", {"band": "band", "days": 30}))["debuts"]] == []
     gaps = await service.answer("gaps", {"band": "band", "min_plays": 1}, today=later)
     assert gaps[0]["days_since_played"] == 31
+
+
+@pytest.mark.parametrize(
+    ("songs", "limit", "first"),
+    [
+        # read in the order of gaps 2, 1, 3: the cut (3 rows) falls on the first; the third still counts
+        ((("a", "s3"), ("b", "s1"), ("c", "s2")), 3, ["early", "tie", "s3"]),
+        # read in the order of gaps 1, 3, 2: the cut (4 rows) falls on the second, the shortest
+        # gap so far is the first's, so the third still counts
+        ((("a", "s2"), ("b", "s3"), ("c", "s1")), 4, ["early", "tie", "s2", "s3"]),
+    ],
+)
+async def test_gaps_cut_inside_shows_of_one_date_and_show_order(
+    redis: Redis, service: Queries, songs: tuple[tuple[str, str], ...], limit: int, first: list[str]
+) -> None:
+    """Shows sharing a date and a show order come in show_id order (a, b, c: gaps in shows 3,
+    2, 1 as of the end); the songs last played at them share a score in the last-play index
+    and are read in song_id order. A limit that cuts among them must still keep the longest
+    gaps and their ties."""
+    events = [show("p", "2001-01-01"), perf("p", 1, "early"), perf("p", 2, "tie")]
+    for show_id, song_id in songs:
+        events += [show(show_id, "2001-02-01", show_order=1), perf(show_id, 1, song_id)]
+    events += [show("z", "2001-03-01"), perf("z", 1, "tie2"), perf("z", 2, "late")]
+    await ingest(redis, events)
+    ref = Reference(events)
+    params = {"band": "band", "as_of": AS_OF, "min_plays": 1, "sort": "shows", "limit": limit}
+    assert [row["song_id"] for row in await service.answer("gaps", params)] == first
+    for limit in range(1, 8):
+        for sort in ("shows", "days"):
+            for as_of in (AS_OF, "2001-02-15"):
+                params = {"min_plays": 1, "limit": limit, "sort": sort}
+                expected = ref.gaps("band", as_of, **params)
+                assert await service.answer("gaps", {"band": "band", "as_of": as_of, **params}) == expected

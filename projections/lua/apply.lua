@@ -107,20 +107,16 @@ end
 
 -- recompute what is derived from a song's first and last play entries: summary, last, first, seen
 local function refresh_song(song, first, last)
-  local stored = redis.call('HGET', K_SUMMARY, song)
-  if stored then
-    local _, _, stored_last = parse_summary(stored)
-    redis.call('ZREM', K_LAST, stored_last .. ' ' .. song)
-  end
   local seen
   if first then
     local first_sk, last_sk = play_parts(first), play_parts(last)
     redis.call('HSET', K_SUMMARY, song, entry_number(last) .. '|' .. first_sk .. '|' .. last_sk)
-    redis.call('ZADD', K_LAST, 0, last_sk .. ' ' .. song)
+    redis.call('ZADD', K_LAST, last_score(last_sk), song)
     seen = ordinal(first_sk)
     redis.call('ZADD', K_FIRST, seen, song)
   else
     redis.call('HDEL', K_SUMMARY, song)
+    redis.call('ZREM', K_LAST, song)
     redis.call('ZREM', K_FIRST, song)
   end
   local extra = redis.call('ZRANGEBYLEX', K_EXTRAS, lo(song), hi(song), 'LIMIT', 0, 1)[1]

@@ -26,11 +26,7 @@ end
 -- the plays in the window of each song last played in or after it (the last-play index),
 -- each with the song's play before it
 local rows = {}
-local recent = {}
-for _, member in ipairs(redis.call('ZRANGEBYLEX', K_LAST, '[' .. from, '+')) do
-  local _, song = last_parts(member)
-  recent[#recent + 1] = song
-end
+local recent = redis.call('ZRANGEBYSCORE', K_LAST, day_score(from), '+inf')
 for start = 1, #recent, 1024 do
   local songs = {unpack(recent, start, math.min(start + 1023, #recent))}
   local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))

@@ -15,8 +15,7 @@ its first play is long enough ago for it to reach those rows.
 ]]
 local as_of, as_of_day = ARGV[1], tonumber(ARGV[2])
 local min_plays, by_days, limit = math.max(tonumber(ARGV[3]), 1), ARGV[4] == 'days', tonumber(ARGV[5])
-local upto = '(' .. as_of .. '~'  -- lex bound: the showkeys dated up to as_of
-local total = redis.call('ZLEXCOUNT', K_ORDER, '-', upto)
+local total = redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. as_of .. '~')
 
 -- days or shows from a play's showkey to as_of
 local function since(sk)
@@ -25,40 +24,41 @@ local function since(sk)
 end
 
 local rows = {}  -- {song, plays, first play showkey, last play showkey, since}
-local bar        -- the since of the limit-th row found in the walk
-local offset = 0
+local bar        -- once `limit` rows are found, the shortest gap among them
+local past       -- the date and show order of the first song found below the bar
+local offset, next_day = 0, day_score(as_of) + 1000000  -- the lowest score after as_of
 repeat
-  local chunk = redis.call('ZRANGEBYLEX', K_LAST, '-', upto, 'LIMIT', offset, 128)
-  offset = offset + #chunk
-  local songs = {}
-  for i, member in ipairs(chunk) do
-    local _, song = last_parts(member)
-    songs[i] = song
-  end
+  local songs = redis.call('ZRANGEBYSCORE', K_LAST, '-inf', '(' .. next_day, 'LIMIT', offset, 128)
+  offset = offset + #songs
   local summaries = #songs > 0 and redis.call('HMGET', K_SUMMARY, unpack(songs)) or {}
   for i, song in ipairs(songs) do
     local plays, first_sk, last_sk = parse_summary(summaries[i])
-    local n = since(last_sk)
-    if bar and n < bar then
-      chunk = {}  -- every later song was played more recently
+    local n, at = since(last_sk), string.sub(last_sk, 1, 17)
+    -- every later song was played at a later show, but for those of the same date and show
+    -- order (one score), whose shows may come in either order
+    if past and at ~= past then
+      songs = {}
       break
     end
-    if plays >= min_plays then
+    if bar and n < bar then
+      past = past or at
+    elseif plays >= min_plays then
       rows[#rows + 1] = {song, plays, first_sk, last_sk, n}
-      if #rows == limit then bar = n end
+      if #rows == limit then
+        bar = n
+        for _, row in ipairs(rows) do bar = math.min(bar, row[5]) end
+      end
     end
   end
-until #chunk < 128
+until #songs < 128
 
 -- the songs played again after as_of, earliest first played first: their plays up to as_of,
 -- until even a last play at a song's first play could not reach the `limit` longest gaps
 local best = {}  -- the `limit` longest gaps so far, longest first
-for i = 1, math.min(limit, #rows) do best[i] = rows[i][5] end
-local later = {}
-for _, member in ipairs(redis.call('ZRANGEBYLEX', K_LAST, upto, '+')) do
-  local _, song = last_parts(member)
-  later[#later + 1] = song
-end
+for i, row in ipairs(rows) do best[i] = row[5] end
+table.sort(best, function(a, b) return a > b end)
+for i = limit + 1, #best do best[i] = nil end
+local later = redis.call('ZRANGEBYSCORE', K_LAST, next_day, '+inf')
 local candidates = {}
 for start = 1, #later, 1024 do
   local songs = {unpack(later, start, math.min(start + 1023, #later))}

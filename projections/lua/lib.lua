@@ -210,9 +210,16 @@ local function show_index(sk)
   return redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. sk)
 end
 
--- a member of the last-play index: the song's last play's showkey and the song
-local function last_parts(member)
-  return string.match(member, '^(%S+ %S+ %S+) (%S+)$')
+-- a showkey's score in the last-play index: its day and show order (date, show_order), so
+-- that ZADD replaces a song's entry without reading it first; shows of one date and order
+-- (told apart by show_id) share a score
+local function last_score(sk)
+  return ordinal(sk) * 1000000 + tonumber(string.sub(sk, 12, 17))
+end
+
+-- the lowest score of a date in the last-play index
+local function day_score(date)
+  return ordinal(date) * 1000000
 end
 
 -- {showkey -> index in show order (from 0)} and the number of countable shows, up to a date

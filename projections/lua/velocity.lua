@@ -14,11 +14,7 @@ score of 0 (every other song played up to as_of) make up the rest.
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local rows = {}
-local recent = {}
-for _, member in ipairs(redis.call('ZRANGEBYLEX', K_LAST, '[' .. d365, '+')) do
-  local _, song = last_parts(member)
-  recent[#recent + 1] = song
-end
+local recent = redis.call('ZRANGEBYSCORE', K_LAST, day_score(d365), '+inf')
 for start = 1, #recent, 1024 do
   local songs = {unpack(recent, start, math.min(start + 1023, #recent))}
   local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))
