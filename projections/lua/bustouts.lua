@@ -26,36 +26,29 @@ end
 -- the plays in the window of each song last played in or after it (the last-play index),
 -- each with the song's play before it
 local rows = {}
-local recent = redis.call('ZRANGEBYSCORE', K_LAST, day_score(from), '+inf')
-for start = 1, #recent, 1024 do
-  local songs = {unpack(recent, start, math.min(start + 1023, #recent))}
-  local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))
-  for i, song in ipairs(songs) do
-    local _, first_sk, last_sk = parse_summary(summaries[i])
-    if string.sub(first_sk, 1, 10) <= as_of then
-      local t = plays_from(song, from)
-      local start_ = cut(t, from, false)
-      local prev = entry_before(t, start_)
-      prev = prev and entry_sk(prev)
-      for entry in entries(t, start_, string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)) do
-        local sk = entry_sk(entry)
-        if prev then
-          local gap
-          if by_days then gap = day(sk) - day(prev) else gap = index(sk) - index(prev) end
-          if gap >= threshold then rows[#rows + 1] = {song, sk, string.sub(entry, #sk + 2, #sk + 5), prev} end
-        end
-        prev = sk
-      end
+each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(from), '+inf'), function(song, _, first_sk, last_sk)
+  if string.sub(first_sk, 1, 10) > as_of then return end
+  local t = plays_from(song, from)
+  local start = cut(t, from, false)
+  local prev = entry_before(t, start)
+  prev = prev and entry_sk(prev)
+  for entry in entries(t, start, string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)) do
+    local sk = entry_sk(entry)
+    if prev then
+      local gap
+      if by_days then gap = day(sk) - day(prev) else gap = index(sk) - index(prev) end
+      if gap >= threshold then rows[#rows + 1] = {song, sk, string.sub(entry, #sk + 2, #sk + 5), prev} end
     end
+    prev = sk
   end
-end
+end)
 
 -- in show order
 table.sort(rows, function(a, b)
   if a[2] ~= b[2] then return a[2] < b[2] end
   return a[3] < b[3]
 end)
-local out, records = {}, {}  -- records: a show's, as read
+local out, records = {}, {}  -- records: show records, read once a show
 for i, row in ipairs(rows) do
   local song, sk, prev = row[1], row[2], row[4]
   local show = sk_show(sk)

@@ -58,18 +58,12 @@ local best = {}  -- the `limit` longest gaps so far, longest first
 for i, row in ipairs(rows) do best[i] = row[5] end
 table.sort(best, function(a, b) return a > b end)
 for i = limit + 1, #best do best[i] = nil end
-local later = redis.call('ZRANGEBYSCORE', K_LAST, next_day, '+inf')
 local candidates = {}
-for start = 1, #later, 1024 do
-  local songs = {unpack(later, start, math.min(start + 1023, #later))}
-  local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))
-  for i, song in ipairs(songs) do
-    local count, first_sk, last_sk = parse_summary(summaries[i])
-    if string.sub(first_sk, 1, 10) <= as_of and count >= min_plays then
-      candidates[#candidates + 1] = {song, count, first_sk, last_sk}
-    end
+each_summary(redis.call('ZRANGEBYSCORE', K_LAST, next_day, '+inf'), function(song, count, first_sk, last_sk)
+  if string.sub(first_sk, 1, 10) <= as_of and count >= min_plays then
+    candidates[#candidates + 1] = {song, count, first_sk, last_sk}
   end
-end
+end)
 table.sort(candidates, function(a, b) return a[3] < b[3] end)
 for _, c in ipairs(candidates) do
   if #best >= limit and since(c[3]) < best[limit] then break end

@@ -247,6 +247,16 @@ local function parse_summary(raw)
   return tonumber(count), first_sk, last_sk
 end
 
+-- fn(song, plays, first play's showkey, last play's showkey) from the summary of each of
+-- `songs` (songs with a play), read 1,024 at a time
+local function each_summary(songs, fn)
+  for start = 1, #songs, 1024 do
+    local chunk = {unpack(songs, start, math.min(start + 1023, #songs))}
+    local summaries = redis.call('HMGET', K_SUMMARY, unpack(chunk))
+    for i, song in ipairs(chunk) do fn(song, parse_summary(summaries[i])) end
+  end
+end
+
 -- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of, packed
 -- plays if they were read) for every song with a play up to as_of
 local function each_song_upto(as_of, fn)

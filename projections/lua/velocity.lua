@@ -14,29 +14,23 @@ score of 0 (every other song played up to as_of) make up the rest.
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local rows = {}
-local recent = redis.call('ZRANGEBYSCORE', K_LAST, day_score(d365), '+inf')
-for start = 1, #recent, 1024 do
-  local songs = {unpack(recent, start, math.min(start + 1023, #recent))}
-  local summaries = redis.call('HMGET', K_SUMMARY, unpack(songs))
-  for i, song in ipairs(songs) do
-    local count, first_sk, last_sk = parse_summary(summaries[i])
-    if string.sub(first_sk, 1, 10) <= as_of then
-      local t = plays_from(song, d365)
-      local upto = string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)
-      local w = {0, 0, 0}
-      for entry in entries(t, cut(t, d365, false), upto) do
-        local date = string.sub(entry, 1, 10)
-        w[3] = w[3] + 1
-        if date >= d90 then w[2] = w[2] + 1 end
-        if date >= d30 then w[1] = w[1] + 1 end
-      end
-      if w[3] > 0 then
-        local plays = string.sub(last_sk, 1, 10) <= as_of and count or count_entries(t, upto)
-        rows[#rows + 1] = {song, plays, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
-      end
-    end
+-- the songs last played in or after the 365 days (the last-play index): their plays in the windows
+each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(d365), '+inf'), function(song, count, first_sk, last_sk)
+  if string.sub(first_sk, 1, 10) > as_of then return end
+  local t = plays_from(song, d365)
+  local upto = string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)
+  local w = {0, 0, 0}
+  for entry in entries(t, cut(t, d365, false), upto) do
+    local date = string.sub(entry, 1, 10)
+    w[3] = w[3] + 1
+    if date >= d90 then w[2] = w[2] + 1 end
+    if date >= d30 then w[1] = w[1] + 1 end
   end
-end
+  if w[3] > 0 then
+    local plays = string.sub(last_sk, 1, 10) <= as_of and count or count_entries(t, upto)
+    rows[#rows + 1] = {song, plays, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
+  end
+end)
 
 if #rows < limit then
   local scored = {}
