@@ -153,15 +153,13 @@ end
 -- enough (a recent key), else the whole string
 local function plays_from(song, key)
   local k = plays_key(song)
-  local len = redis.call('STRLEN', k)
-  local tail = 512
-  while len > tail and tail <= 4096 do
-    local t = redis.call('GETRANGE', k, len - tail, len - 1)
+  for _, tail in ipairs({512, 4096}) do
+    local t = redis.call('GETRANGE', k, -tail, -1)
+    if #t < tail then return t end  -- the whole string
     local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
     if newline < #t and string.sub(t, newline + 1, newline + #key) < key then
       return string.sub(t, newline + 1)
     end
-    tail = tail * 8
   end
   return redis.call('GET', k) or ''
 end
