@@ -5,18 +5,26 @@
 
 Answers are the contract's JSON as plain dicts and lists; an error raises ``QueryError``
 (``code``, ``message``, ``parameter``), e.g. ``Band not found``.
+
+Replies come back over one standing subscription per client (``setlist-stats.reply.<id>``),
+each matched to its request by correlation id, so a request costs one ``PUBLISH`` (an
+``RPUSH`` for a write-through) instead of a subscription of its own (FastStream's
+``request``: subscribe, publish, unsubscribe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import uuid
 from types import TracebackType
 from typing import Any
 
 import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream.redis import RedisBroker
+from faststream.redis.annotations import RedisMessage
 
 from projections.params import QUERIES, QueryError
 
@@ -25,6 +33,10 @@ from .app import PUBLISH_LIST, query_subject
 __all__ = ["QueryError", "StatsClient"]
 
 _decode = msgspec.json.Decoder().decode
+
+
+#: The prefix of each client's reply channel.
+REPLY_PREFIX = "setlist-stats.reply"
 
 
 class StatsClient:
@@ -36,9 +48,17 @@ class StatsClient:
             max_connections=max_connections,
             logger=logging.getLogger("setlist-stats.client"),
         )
+        self.replies = f"{REPLY_PREFIX}.{uuid.uuid4().hex}"
+        self._waiting: dict[str, asyncio.Future[bytes]] = {}  # correlation id -> its reply
+
+        @self.broker.subscriber(self.replies)
+        async def on_reply(message: RedisMessage) -> None:
+            waiting = self._waiting.pop(message.correlation_id, None)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(message.body)
 
     async def __aenter__(self) -> StatsClient:
-        await self.broker.connect()
+        await self.broker.start()  # subscribed to the reply channel before any request
         return self
 
     async def __aexit__(
@@ -51,17 +71,27 @@ class StatsClient:
         if name not in QUERIES:
             raise QueryError("unknown_query", f"unknown query {name!r}; expected one of {', '.join(QUERIES)}")
         body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
-        message = await self.broker.request(body, channel=query_subject(name), timeout=self.timeout)
-        return self._result(message.body)
+        return self._result(await self._request(body, channel=query_subject(name)))
 
     async def publish(self, event: dict[str, Any]) -> dict[str, Any]:
         """Write-through publish of one event (a live show's next song): it is appended to the
         stream and applied before this returns ``{"id": stream id, "applied": true}``, so the
         next query sees it even while the consumer works through a backlog. An invalid event
         raises ``QueryError`` (code ``invalid_event``, naming the field) and is not appended."""
-        message = await self.broker.request(event, list=PUBLISH_LIST, timeout=self.timeout)
-        result: dict[str, Any] = self._result(message.body)
+        result: dict[str, Any] = self._result(await self._request(event, queue=PUBLISH_LIST))
         return result
+
+    async def _request(self, body: Any, channel: str | None = None, queue: str | None = None) -> bytes:
+        """Publish ``body`` to a pub/sub ``channel`` or a list (``queue``) and wait for its
+        reply; raises ``TimeoutError`` after ``timeout`` seconds."""
+        correlation_id = uuid.uuid4().hex
+        reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[correlation_id] = reply
+        try:
+            await self.broker.publish(body, channel, list=queue, reply_to=self.replies, correlation_id=correlation_id)
+            return await asyncio.wait_for(reply, self.timeout)
+        finally:
+            self._waiting.pop(correlation_id, None)
 
     @staticmethod
     def _result(body: bytes) -> Any:

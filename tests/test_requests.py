@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -97,3 +98,26 @@ async def test_malformed_requests_and_the_handlers_keep_serving(redis_url: str, 
         ).decode()
         assert reply["ok"] and reply["result"]["total_shows"] == 2
     assert (await client.stats("band", as_of="2001-03-01"))["total_performances"] == 2
+
+
+async def test_concurrent_requests_each_get_their_own_reply(redis_url: str, client: StatsClient) -> None:
+    """One client's replies share its reply channel: each is matched to its request (by
+    correlation id), whatever order they come back in, and two clients asking at once each get theirs."""
+    as_of = ["2001-01-01", "2001-01-15", "2001-02-01", "2001-03-01"]
+    async with StatsClient(redis_url, timeout=10) as other:
+        answers = await asyncio.gather(
+            *(client.stats("band", as_of=as_of[i % 4]) for i in range(64)),
+            *(other.gaps("band", as_of=as_of[i % 4], min_plays=1) for i in range(16)),
+        )
+    assert [a["total_shows"] for a in answers[:64]] == [[1, 1, 2, 2][i % 4] for i in range(64)]
+    assert [[g["days_since_played"] for g in a] for a in answers[64:]] == [
+        [[0], [14], [0], [28]][i % 4] for i in range(16)
+    ]
+    assert client._waiting == {} and other._waiting == {}
+
+
+async def test_a_request_nobody_answers_times_out(redis: Redis, redis_url: str) -> None:
+    async with StatsClient(redis_url, timeout=0.3) as client:  # no service running
+        with pytest.raises(TimeoutError):
+            await client.stats("band")
+        assert client._waiting == {}
