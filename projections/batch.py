@@ -67,15 +67,13 @@ class LayoutMismatch(RuntimeError):
 
 async def check_layout(redis: Redis) -> None:
     """Make sure the current generation was built with this version's key layout
-    (``keys.LAYOUT``; every apply marks the generations it writes, if unmarked); a Redis
-    without projections is marked with it. Raises
+    (``keys.LAYOUT``: every apply marks the generations it writes, if unmarked, and
+    ``rebuild`` the one it switches to); a Redis without projections passes. Raises
     ``LayoutMismatch`` (naming the fix: ``setlist-stats rebuild``) otherwise."""
     current = await redis.hget(keys.GENERATION, "current")
     generation = int(current or keys.FIRST_GENERATION)
-    field = keys.layout_field(generation)
-    stored = await redis.hget(keys.GENERATION, field)
+    stored = await redis.hget(keys.GENERATION, keys.layout_field(generation))
     if stored is None and not await redis.scard(keys.BANDS):
-        await redis.hsetnx(keys.GENERATION, field, keys.LAYOUT)
         return
     if stored is None or int(stored) != keys.LAYOUT:
         built = f"layout {int(stored)}" if stored is not None else "an earlier layout"

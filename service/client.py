@@ -53,7 +53,7 @@ class StatsClient:
 
         @self.broker.subscriber(self.replies)
         async def on_reply(message: RedisMessage) -> None:
-            waiting = self._waiting.pop(message.correlation_id, None)
+            waiting = self._waiting.get(message.correlation_id)  # removed by its request
             if waiting is not None and not waiting.done():
                 waiting.set_result(message.body)
 

@@ -123,7 +123,7 @@ async def test_projections_of_another_layout_are_refused_until_rebuilt(redis: Re
     async with running(settings_for_tests(), redis_url):
         await ingest(redis, events)
     field = keys.layout_field(keys.FIRST_GENERATION)
-    assert await redis.hget(keys.GENERATION, field) == str(keys.LAYOUT).encode()  # marked when first served
+    assert await redis.hget(keys.GENERATION, field) == str(keys.LAYOUT).encode()  # marked by the first apply
 
     for stored in (None, keys.LAYOUT - 1):
         if stored is None:

@@ -205,7 +205,7 @@ end
 
 -- the place (from 0) of a countable show in show order, by its showkey
 local function show_index(sk)
-  return redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. sk)
+  return redis.call('ZRANK', K_ORDER, sk)
 end
 
 -- a showkey's score in the last-play index: its day and show order (date, show_order), so
@@ -230,13 +230,13 @@ end
 
 -- a song's plays up to a date and its last play's showkey up to it (nil for none): from its
 -- summary (plays, last play's showkey) when its last play is not after the date, else from
--- its packed plays (returned too)
+-- its packed plays
 local function plays_upto(song, count, last_sk, as_of)
   if string.sub(last_sk, 1, 10) <= as_of then return count, last_sk end
   local s = packed_plays(song)
   local len = cut(s, as_of, true)
-  if len == 0 then return 0, nil, s end
-  return count_entries(s, len), play_parts(entry_before(s, len)), s
+  if len == 0 then return 0, nil end
+  return count_entries(s, len), play_parts(entry_before(s, len))
 end
 
 -- a summary entry: plays (all time), first play's showkey, last play's showkey
@@ -255,15 +255,15 @@ local function each_summary(songs, fn)
   end
 end
 
--- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of, packed
--- plays if they were read) for every song with a play up to as_of
+-- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of) for
+-- every song with a play up to as_of
 local function each_song_upto(as_of, fn)
   local summary = redis.call('HGETALL', K_SUMMARY)
   for i = 1, #summary, 2 do
     local count, first_sk, last_sk = parse_summary(summary[i + 1])
     if string.sub(first_sk, 1, 10) <= as_of then
-      local plays, last, s = plays_upto(summary[i], count, last_sk, as_of)
-      fn(summary[i], plays, first_sk, last, s)
+      local plays, last = plays_upto(summary[i], count, last_sk, as_of)
+      fn(summary[i], plays, first_sk, last)
     end
   end
 end

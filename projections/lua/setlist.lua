@@ -29,7 +29,7 @@ for _, i in ipairs(positions) do
       local m = previous_play(song, sk, pos4)
       if m then
         prev = play_parts(m)
-        gap = redis.call('ZRANK', K_ORDER, sk) - redis.call('ZRANK', K_ORDER, prev)
+        gap = show_index(sk) - show_index(prev)
       end
     end
     rows[#rows + 1] = {tonumber(pos4), raw, redis.call('HGET', K_SONGS, song), play and 1 or 0, prev, gap}

@@ -12,12 +12,12 @@ if not record then return false end
 local s = packed_plays(song)
 local upto_as_of = {}
 for entry in entries(s, 0, cut(s, as_of, true)) do upto_as_of[#upto_as_of + 1] = entry end
--- a show's index: one ZRANK each for a few plays, one read of the whole show order for many
+-- a show's index: one show_index each for a few plays, one read of the whole show order for many
 local index, total
 if #upto_as_of > 64 then index, total = show_indexes(as_of) end
 local plays = {}
 for _, entry in ipairs(upto_as_of) do
   local sk, pos4, set = play_parts(entry)
-  plays[#plays + 1] = {sk, tonumber(pos4), set, index and index[sk] or redis.call('ZRANK', K_ORDER, sk)}
+  plays[#plays + 1] = {sk, tonumber(pos4), set, index and index[sk] or show_index(sk)}
 end
 return {record, total or redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. as_of .. '~'), plays}
