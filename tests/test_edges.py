@@ -362,3 +362,20 @@ async def test_gaps_cut_inside_shows_of_one_date_and_show_order(
                 params = {"min_plays": 1, "limit": limit, "sort": sort}
                 expected = ref.gaps("band", as_of, **params)
                 assert await service.answer("gaps", {"band": "band", "as_of": as_of, **params}) == expected
+
+
+async def test_many_plays_at_one_show_applied_one_call_each(redis: Redis, service: Queries) -> None:
+    """A song played 40 times at one show, so that its entries there outgrow the tail of its
+    packed plays that the apply reads first, each performance applied by a script call of its
+    own: every play there but the first is a repeat (gap 0), as when applied all at once."""
+    scripts = Scripts(redis)
+    long_show = "show-" + "x" * 59  # the longest show_id
+    events = [show("s0", "2001-01-01"), perf("s0", 1, "a"), show(long_show, "2001-02-01")]
+    events += [perf(long_show, position, "a") for position in range(1, 41)]
+    events += [show("s2", "2001-03-01"), perf("s2", 1, "a")]
+    for i, event in enumerate(events):
+        await apply_entries(scripts, [(f"{1000 + i}-0", {b"__data__": json.dumps(event).encode()})])
+    a = await song(service, "a")
+    assert [p["gap_shows"] for p in a["plays"]] == [None, 1, *[0] * 39, 1]
+    assert (a["total_plays"], a["shows_played"], a["average_gap_shows"]) == (42, 3, 1.0)
+    await check_reference(service, events)

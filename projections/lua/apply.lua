@@ -74,27 +74,30 @@ local function pack(list, n)
   return table.concat(list)
 end
 
--- write a song's packed plays with this batch's changes; returns them and, when the changes
--- were only appended, the showkey of the play they were appended after ('' for none), else false
+-- write a song's packed plays with this batch's changes; returns a string of whole entries
+-- that ends the song's packed plays and holds every entry of each show the changes touch;
+-- when the changes were only appended, the showkey of the play they were appended after (''
+-- for none), else false; and whether that string is the whole of the song's packed plays
 local function write_plays(song, changes)
   local added, removed = {}, false
   for entry, add in pairs(changes) do
     if add then added[#added + 1] = entry else removed = true end
   end
   table.sort(added)
-  -- written whole with SET, never grown with APPEND: Redis would keep up to as much again
-  -- spare room behind an appended string
-  local s = packed_plays(song)
   if not removed then
-    local last = entry_before(s, #s)
+    local t, whole = last_show_tail(song)
+    local last = entry_before(t, #t)
     if last == nil or last < added[1] then
-      -- the common case (a history arriving in order): the new plays go after the stored ones
-      s = s .. pack(added, entry_number(last))
-      redis.call('SET', plays_key(song), s)
-      return s, last and play_parts(last) or ''
+      -- the common case (a history arriving in order): the new plays go after the stored
+      -- ones with APPEND, so that a call costs (and writes to the append-only file) what it
+      -- adds, not the length of each song's history
+      local s = pack(added, entry_number(last))
+      redis.call('APPEND', plays_key(song), s)
+      return t .. s, last and play_parts(last) or '', whole
     end
   end
   local set = {}
+  local s = packed_plays(song)
   for entry in entries(s, 0, #s) do set[string.match(entry, '^(.*) %d+$')] = true end
   for entry, add in pairs(changes) do set[entry] = add or nil end
   local all = {}
@@ -102,7 +105,7 @@ local function write_plays(song, changes)
   table.sort(all)
   s = pack(all, 0)
   if s ~= '' then redis.call('SET', plays_key(song), s) else redis.call('DEL', plays_key(song)) end
-  return s, false
+  return s, false, true
 end
 
 -- recompute what is derived from a song's first and last play entries: summary, last, first, seen
@@ -245,7 +248,7 @@ end
 for song in pairs(dirty) do
   local changes = play_changes[song]
   if changes then
-    local s, tail = write_plays(song, changes)
+    local s, tail, whole = write_plays(song, changes)
     -- the shows whose repeats may have changed: every show touched when the string was
     -- rewritten; when plays were only appended, a show that got two of them, or the show
     -- they were appended after (the only one whose stored plays can be there too)
@@ -257,7 +260,11 @@ for song in pairs(dirty) do
     for sk, n in pairs(touched) do
       if tail == false or n > 1 or tail == sk then fix_repeats(song, s, sk) end
     end
-    refresh_song(song, first_and_last(s))
+    if whole then
+      refresh_song(song, first_and_last(s))
+    else  -- appended to a long string: its first entry is read from its start
+      refresh_song(song, end_entries(song))
+    end
   else
     refresh_song(song, end_entries(song))
   end

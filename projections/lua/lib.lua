@@ -164,6 +164,22 @@ local function plays_from(song, key)
   return redis.call('GET', k) or ''
 end
 
+-- the end of a song's packed plays, starting at an entry, that holds its last entry and every
+-- other entry of that show ('' for none), and whether it is the whole string: its last 512
+-- bytes when they are enough
+local function last_show_tail(song)
+  local k = plays_key(song)
+  local window = 512
+  while true do
+    local t = redis.call('GETRANGE', k, -window, -1)
+    if #t < window then return t, true end
+    local rest = string.sub(t, string.find(t, '\n', 1, true) + 1)  -- from the first whole entry
+    local last = entry_before(rest, #rest)
+    if last and string.match(rest, '^%S+ %S+ %S+') ~= string.match(last, '^%S+ %S+ %S+') then return rest, false end
+    window = window * 4
+  end
+end
+
 -- the first and the last entry of a song's packed plays, or nil
 local function end_entries(song)
   local k = plays_key(song)
