@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from . import keys
 from .apply import group_by_band
@@ -128,9 +129,8 @@ async def apply_entries(
     if not events:
         return outcome
     batches = group_by_band(events)
-    redis: Redis = scripts.redis
     if generations is None:
-        generations, targets_chunk = await write_targets(redis)
+        generations, targets_chunk = await write_targets(scripts.redis)
         chunk = chunk or targets_chunk
     chunk = chunk or BULK_CHUNK
     calls = [
@@ -139,13 +139,15 @@ async def apply_entries(
         for i in range(0, len(batches[band]), chunk)
         for generation in generations
     ]
-    async with redis.pipeline(transaction=False) as pipe:
+
+    async def queue(pipe: Pipeline) -> None:
         pipe.sadd(keys.BANDS, *batches)
         for generation in generations:  # what this version writes is in its layout (see check_layout)
             pipe.hsetnx(keys.GENERATION, keys.layout_field(generation), keys.LAYOUT)
         for band, part, generation in calls:
             await scripts.apply(band, part, generation, client=pipe)
-        results = await pipe.execute(raise_on_error=False)
+
+    results = await scripts.pipelined(queue)
     bookkeeping, results = results[: 1 + len(generations)], results[1 + len(generations) :]
     errors = [result for result in bookkeeping if isinstance(result, Exception)]
     if errors:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
 from . import keys
 from .params import QueryError, validate
@@ -363,10 +364,14 @@ class Queries:
         }
 
     async def bands(self, p: dict[str, Any], gen: int, bands: list[str]) -> list[dict[str, Any]]:
-        async with self.redis.pipeline(transaction=False) as pipe:
+        async def queue(pipe: Pipeline) -> None:
             for band in bands:
                 await self._summary(band, gen, p["as_of"], client=pipe)
-            summaries = await pipe.execute()
+
+        summaries = await self.scripts.pipelined(queue)
+        for summary in summaries:
+            if isinstance(summary, Exception):
+                raise summary
         out = []
         for band, (name, shows, plays, _, _, first, last) in zip(bands, summaries, strict=True):
             out.append(

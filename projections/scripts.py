@@ -6,12 +6,14 @@ ARGV and what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from . import keys
 from .apply import script_input
@@ -48,7 +50,26 @@ class Scripts:
         self._scripts: dict[str, AsyncScript] = {name: redis.register_script(_source(name)) for name in SCRIPT_NAMES}
 
     async def _run(self, name: str, keys_: list[str], args: list[Any], client: Any = None) -> Any:
+        if isinstance(client, Pipeline):
+            # EVALSHA queued as a plain command: redis-py would otherwise spend a SCRIPT EXISTS
+            # round trip on every execute of a pipeline holding scripts (see ``pipelined``)
+            return client.evalsha(self._scripts[name].sha, len(keys_), *keys_, *args)
         return await self._scripts[name](keys=keys_, args=args, client=client)
+
+    async def pipelined(self, queue: Callable[[Pipeline], Awaitable[None]]) -> list[Any]:
+        """Run what ``queue`` puts in a pipeline (commands, and script calls through this
+        class's ``client=`` wrappers) in one round trip; the results, errors included. If Redis
+        lacks a script (restarted, or ``SCRIPT FLUSH``), every script is loaded and the pipeline
+        runs again: what is queued must be safe to repeat (reads, and idempotent applies)."""
+        for attempt in range(2):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await queue(pipe)
+                results: list[Any] = await pipe.execute(raise_on_error=False)
+            if attempt or not any(isinstance(result, NoScriptError) for result in results):
+                break
+            for script in self._scripts.values():
+                await self.redis.script_load(script.script)
+        return results
 
     async def apply(
         self, band: str, entries: list[tuple[str, Event]], generation: int = keys.FIRST_GENERATION, client: Any = None

@@ -119,3 +119,21 @@ async def test_a_band_name_from_a_superseded_show_event_still_refreshes_cached_a
     await apply_entries(scripts, entries([show("s1", "2001-01-01", band_name="New")], start=2))
     assert (await queries.answer("stats", as_of))["vertical_name"] == "New"
     assert [b["band_name"] for b in await queries.answer("bands", {"as_of": "2030-01-01"})] == ["New"]
+
+
+async def test_scripts_flushed_from_redis_are_loaded_again(backend: Redis) -> None:
+    """Pipelined script calls skip redis-py's SCRIPT EXISTS; after a SCRIPT FLUSH (or a
+    restart) applying and the pipelined `bands` still work, the scripts loaded again."""
+    scripts = Scripts(backend)
+    queries = Queries(scripts)
+    outcome = await apply_entries(scripts, entries(EDGE_LOG[:4]))
+    assert outcome.applied and not outcome.failed
+    await backend.script_flush()
+    outcome = await apply_entries(scripts, entries(EDGE_LOG, start=10))
+    assert not outcome.failed, outcome.errors
+    assert len(outcome.applied) == len(EDGE_LOG)
+    await backend.script_flush()
+    expected = Reference(EDGE_LOG).stats("band", "2030-01-01")
+    assert [(b["band"], b["total_shows"]) for b in await queries.answer("bands", {})] == [
+        ("band", expected["total_shows"])
+    ]
