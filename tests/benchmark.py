@@ -49,6 +49,8 @@ from service.ingest import publish, wait_settled
 
 ROOT = Path(__file__).resolve().parents[1]
 HISTORICAL = "2010-06-01"
+#: Events a second of the paced backfill beside live shows (the other backfill floods).
+PACED_BACKFILL = 5_000
 QUERIES: list[tuple[str, dict[str, Any]]] = [
     ("gaps", {}),
     ("velocity", {}),
@@ -216,25 +218,46 @@ def seed_times(events: list[dict[str, Any]], as_of: str, repeat: int) -> dict[st
     return out
 
 
-def _backfill_process(url: str, backfill: list[dict[str, Any]], tag: str, published: Any, stop: Any) -> None:
-    """Another ingest system: publishes ``backfill`` again and again (under fresh band names,
-    5,000 events a pipeline) until ``stop`` is set, counting into ``published``."""
+def _backfill_process(
+    url: str, backfill: list[dict[str, Any]], tag: str, published: Any, stop: Any, rate: int | None = None
+) -> None:
+    """Another ingest system: publishes ``backfill`` again and again (under fresh band names)
+    until ``stop`` is set, counting into ``published``: as fast as it can in pipelines of
+    5,000 events, or ``rate`` events a second in 50 pipelines a second."""
 
     async def main() -> None:
         redis = Redis.from_url(url)
-        round_ = 0
+        step = 5000 if rate is None else max(1, rate // 50)
+        started, sent, round_ = time.perf_counter(), 0, 0
         while not stop.is_set():
             round_ += 1
             chunk = [json.dumps({**e, "band": f"{e['band']}-{tag}-{round_}"}) for e in backfill]
-            for i in range(0, len(chunk), 5000):
+            for i in range(0, len(chunk), step):
                 if stop.is_set():
                     break
-                await publish(redis, chunk[i : i + 5000])
+                await publish(redis, chunk[i : i + step])
+                sent += len(chunk[i : i + step])
                 with published.get_lock():
-                    published.value += len(chunk[i : i + 5000])
+                    published.value += len(chunk[i : i + step])
+                if rate is not None and (ahead := sent / rate - (time.perf_counter() - started)) > 0:
+                    await asyncio.sleep(ahead)
         await redis.aclose()
 
     asyncio.run(main())
+
+
+def _ping_process(url: str, out: Any, stop: Any) -> None:
+    """The floor: a Redis PING every 5 ms from a process of its own, until ``stop`` is set."""
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(url)
+    times = []
+    while not stop.is_set():
+        t = time.perf_counter()
+        client.ping()
+        times.append((time.perf_counter() - t) * 1000)
+        time.sleep(0.005)
+    out.put(times)
 
 
 async def drained(redis: Redis, timeout: float = 600) -> None:
@@ -247,18 +270,42 @@ async def drained(redis: Redis, timeout: float = 600) -> None:
         await asyncio.sleep(0.5)
 
 
+#: The live shows of the visibility measurement: a setlist of this many songs, then a new show.
+LIVE_SETLIST = 20
+
+
+def live_songs(phish: list[dict[str, Any]], seed: int = 11) -> list[tuple[str, str]]:
+    """The rotation the live shows draw on: Phish songs with 30 to 60 plays (the song asked
+    about in the latency runs has 46), ``(song_id, title)``."""
+    plays = Counter(e["song_id"] for e in phish if e["type"] == "PerformanceAdded")
+    titles = {e["song_id"]: e["song_title"] for e in phish if e["type"] == "PerformanceAdded"}
+    return random.Random(seed).sample(sorted((s, titles[s]) for s, n in plays.items() if 30 <= n <= 60), 40)
+
+
 async def live_visibility(
-    url: str, redis: Redis, backfill: list[dict[str, Any]], count: int, show: str, write_through: bool = False
+    url: str,
+    redis: Redis,
+    count: int,
+    show: str,
+    songs: list[tuple[str, str]],
+    backfill: list[dict[str, Any]] | None = None,
+    write_through: bool = False,
+    rate: int | None = None,
 ) -> dict[str, Any]:
-    """Publish one PerformanceAdded, then ask `song` until it shows: appended to the stream
-    (XADD), or with ``write_through`` through the service's write-through publish. With a
-    backfill: another process publishes the backfill's events again and again (under fresh
-    band names) for as long as the measurement runs; it stops after `count` samples or 30
-    seconds. Meanwhile a PING every 10 ms from the measuring process gives the floor: one
-    Redis round trip under the same load (a visibility takes four or more)."""
+    """Live shows of Phish (``LIVE_SETLIST`` songs drawn from ``songs``, then the next show,
+    a day later): publish each PerformanceAdded, then ask `song` about that song until its
+    answer counts the play. Published by XADD to the stream, or with ``write_through``
+    through the service's write-through publish. With a backfill: another process publishes
+    the backfill's events again and again (under fresh band names) for as long as the
+    measurement runs, as fast as it can or ``rate`` events a second; it stops after
+    ``count`` samples or 30 seconds. Meanwhile a process of its own sends a Redis PING every
+    5 ms: the floor, one round trip under the same load (a visibility takes four or more)."""
     context = multiprocessing.get_context("spawn")
     published, stop = context.Value("q", 0), context.Event()
-    publisher = context.Process(target=_backfill_process, args=(url, backfill, show, published, stop))
+    publisher = context.Process(target=_backfill_process, args=(url, backfill or [], show, published, stop, rate))
+    pings: Any = context.Queue()
+    pinger = context.Process(target=_ping_process, args=(url, pings, stop))
+    rng = random.Random(5)
     times = []
     async with StatsClient(url, timeout=30) as client:
 
@@ -268,54 +315,60 @@ async def live_visibility(
             else:
                 await redis.xadd(keys.EVENTS_STREAM, {"__data__": json.dumps(event)})
 
-        async def plays() -> int:
-            answer = await client.song("phish", "486", as_of="2025-07-02")
+        async def plays(song_id: str) -> int:
+            answer = await client.song("phish", song_id, as_of="2025-12-31")
             return int(answer["total_plays"])
 
-        await send(
-            {"type": "ShowRecorded", "event_id": f"live-{show}", "band": "phish", "show_id": show, "date": "2025-07-01"}
-        )
-        base = await plays()
+        expected = {song_id: await plays(song_id) for song_id, _ in songs}
         if backfill:
             publisher.start()
-            await asyncio.sleep(1.0)
-        pings: list[float] = []
-
-        async def ping() -> None:
-            while True:
-                t = time.perf_counter()
-                await redis.ping()
-                pings.append((time.perf_counter() - t) * 1000)
-                await asyncio.sleep(0.01)
-
-        pinger = asyncio.create_task(ping())
+        pinger.start()
+        await asyncio.sleep(1.0)
         deadline = time.perf_counter() + 30
+        setlist: list[tuple[str, str]] = []
         for i in range(count):
             if time.perf_counter() > deadline:
                 break
+            show_id = f"{show}-{i // LIVE_SETLIST}"
+            if i % LIVE_SETLIST == 0:
+                date = dt.date(2025, 7, 1) + dt.timedelta(days=i // LIVE_SETLIST)
+                await send(
+                    {
+                        "type": "ShowRecorded",
+                        "event_id": show_id,
+                        "band": "phish",
+                        "show_id": show_id,
+                        "date": str(date),
+                    }
+                )
+                setlist = rng.sample(songs, LIVE_SETLIST)
+            song_id, title = setlist[i % LIVE_SETLIST]
             event = {
                 "type": "PerformanceAdded",
-                "event_id": f"live-{show}-{i}",
+                "event_id": f"{show_id}-{i}",
                 "band": "phish",
-                "show_id": show,
-                "position": i + 1,
+                "show_id": show_id,
+                "position": i % LIVE_SETLIST + 1,
                 "set": "1",
-                "song_id": "486",
-                "song_title": "Tweezer",
+                "song_id": song_id,
+                "song_title": title,
             }
+            expected[song_id] += 1
             t = time.perf_counter()
             await send(event)
-            while await plays() < base + i + 1 and time.perf_counter() < deadline + 60:
+            while await plays(song_id) < expected[song_id] and time.perf_counter() < deadline + 60:
                 pass
             times.append((time.perf_counter() - t) * 1000)
-        pinger.cancel()
+    stop.set()
+    floor = pings.get(timeout=60)
+    pinger.join(60)
     if backfill:
-        stop.set()
         publisher.join(60)
     backlog = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0].get("lag")
     return {
         **summary(times),
-        "redis_ping": summary(pings) if pings else {},
+        "redis_ping": summary(floor) if floor else {},
+        "backfill_events_per_s": rate or ("flood" if backfill else 0),
         "backfill_events_published": published.value,
         "backlog_at_end": backlog,
     }
@@ -434,28 +487,33 @@ async def run(quick: bool) -> dict[str, Any]:
             print("live visibility during a backfill", file=sys.stderr)
             backfill = [{**e, "band": "backfill", "event_id": "bf-" + e["event_id"]} for e in datasets.grateful_dead()]
             live_n = 100 if quick else 300
-            # the stream path during a backfill last: it leaves the largest backlog behind
-            results["live_visibility_idle"] = await live_visibility(server.url, redis, [], live_n, "live-idle")
-            results["live_write_through_idle"] = await live_visibility(
-                server.url, redis, [], live_n, "live-wt-idle", write_through=True
-            )
-            results["live_write_through"] = await live_visibility(
-                server.url, redis, backfill, live_n, "live-wt-backfill", write_through=True
-            )
+            songs = live_songs(phish)
+
+            async def live(label: str, **options: Any) -> None:
+                print(f"  {label}", file=sys.stderr)
+                results[label] = await live_visibility(
+                    server.url, redis, count=live_n, show=label, songs=songs, **options
+                )
+
+            # one `serve` process; the stream path during a backfill comes last: it leaves the
+            # largest backlog behind
+            await live("live_visibility_idle")
+            await live("live_write_through_idle", write_through=True)
+            await live("live_write_through_paced", backfill=backfill, write_through=True, rate=PACED_BACKFILL)
+            await live("live_write_through", backfill=backfill, write_through=True)
             consumer.stop()
             # the deployment for live shows during backfills: handlers apart from a consumer
             # that yields the CPU (serve --role handlers; serve --role consumer with NICE=10)
             split = [Consumer(server.url, "bench-consumer", "consumer", nice=10), Consumer(server.url, "", "handlers")]
             await ready(server.url)
-            results["live_write_through_split"] = await live_visibility(
-                server.url, redis, backfill, live_n, "live-wt-split", write_through=True
-            )
+            await live("live_write_through_split_paced", backfill=backfill, write_through=True, rate=PACED_BACKFILL)
+            await live("live_write_through_split", backfill=backfill, write_through=True)
             for process in split:
                 process.stop()
             consumer = Consumer(server.url)
             await ready(server.url)
             await drained(redis)  # start from an empty backlog
-            results["live_visibility"] = await live_visibility(server.url, redis, backfill, live_n, "live-backfill")
+            await live("live_visibility", backfill=backfill)
             consumer.stop()
 
             plays_per_band = 2_000 if quick else 20_000
@@ -516,6 +574,8 @@ def record(results: dict[str, Any]) -> Path:
         "scale_eps": results["scale"]["end_to_end_events_per_s"],
         "live_write_through_p99_ms": results["live_write_through"]["p99_ms"],
         "live_write_through_split_p99_ms": results["live_write_through_split"]["p99_ms"],
+        "live_write_through_paced_p99_ms": results["live_write_through_paced"]["p99_ms"],
+        "live_write_through_split_paced_p99_ms": results["live_write_through_split_paced"]["p99_ms"],
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []
