@@ -19,7 +19,7 @@ from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, write_targe
 from projections.params import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
-from service.app import running
+from service.app import Service, running
 from service.client import StatsClient
 from service.ingest import publish, wait_settled
 
@@ -130,3 +130,29 @@ async def test_roles_split_consuming_from_answering(redis: Redis, redis_url: str
     async with running(settings_for_tests(role="consumer"), redis_url):
         await wait_settled(redis, [*ids, reply["id"]], timeout=60)
     await compare_aggregates(Queries(Scripts(redis)), Reference([*events, show("late", "2001-01-01")]), "band", AS_OF)
+
+
+async def test_consumers_rest_after_each_batch_while_live(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While write-throughs are in use, a consumer pauses after each batch for as long as the
+    batch took (``LIVE_REST``); otherwise it goes straight on."""
+    rests: list[float] = []
+    real_rest = Service.rest
+
+    async def rest(self: Service, seconds: float) -> None:
+        rests.append(seconds)
+        await real_rest(self, seconds)
+
+    monkeypatch.setattr(Service, "rest", rest)
+    history = backfill(200)
+    async with running(settings_for_tests(), redis_url):
+        ids = await publish(redis, [json.dumps(e) for e in history[:1600]])
+        await wait_settled(redis, ids, timeout=60)
+        assert rests == []
+        await redis.set(keys.LIVE, 1, px=60_000)  # as a write-through leaves it
+        ids = await publish(redis, [json.dumps(e) for e in history[1600:]])
+        await wait_settled(redis, ids, timeout=60)
+    assert rests and all(seconds > 0 for seconds in rests)
+    ref = Reference(history)
+    await compare_aggregates(Queries(Scripts(redis)), ref, "backfill", AS_OF)
