@@ -506,6 +506,7 @@ async def run(quick: bool) -> dict[str, Any]:
             # that yields the CPU (serve --role handlers; serve --role consumer with NICE=10)
             split = [Consumer(server.url, "bench-consumer", "consumer", nice=10), Consumer(server.url, "", "handlers")]
             await ready(server.url)
+            await drained(redis)  # the paced backfill alone, as in one process
             await live("live_write_through_split_paced", backfill=backfill, write_through=True, rate=PACED_BACKFILL)
             await live("live_write_through_split", backfill=backfill, write_through=True)
             for process in split:
