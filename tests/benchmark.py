@@ -219,11 +219,18 @@ def seed_times(events: list[dict[str, Any]], as_of: str, repeat: int) -> dict[st
 
 
 def _backfill_process(
-    url: str, backfill: list[dict[str, Any]], tag: str, published: Any, stop: Any, rate: int | None = None
+    url: str,
+    backfill: list[dict[str, Any]],
+    tag: str,
+    published: Any,
+    cpu_share: Any,
+    stop: Any,
+    rate: int | None = None,
 ) -> None:
     """Another ingest system: publishes ``backfill`` again and again (under fresh band names)
     until ``stop`` is set, counting into ``published``: as fast as it can in pipelines of
-    5,000 events, or ``rate`` events a second in 50 pipelines a second."""
+    5,000 events, or ``rate`` events a second in 50 pipelines a second. ``cpu_share``: the
+    share of a core it used meanwhile."""
 
     async def main() -> None:
         redis = Redis.from_url(url)
@@ -241,6 +248,7 @@ def _backfill_process(
                     published.value += len(chunk[i : i + step])
                 if rate is not None and (ahead := sent / rate - (time.perf_counter() - started)) > 0:
                     await asyncio.sleep(ahead)
+        cpu_share.value = time.process_time() / (time.perf_counter() - started)
         await redis.aclose()
 
     asyncio.run(main())
@@ -301,8 +309,10 @@ async def live_visibility(
     ``count`` samples or 30 seconds. Meanwhile a process of its own sends a Redis PING every
     5 ms: the floor, one round trip under the same load (a visibility takes four or more)."""
     context = multiprocessing.get_context("spawn")
-    published, stop = context.Value("q", 0), context.Event()
-    publisher = context.Process(target=_backfill_process, args=(url, backfill or [], show, published, stop, rate))
+    published, cpu_share, stop = context.Value("q", 0), context.Value("d", 0.0), context.Event()
+    publisher = context.Process(
+        target=_backfill_process, args=(url, backfill or [], show, published, cpu_share, stop, rate)
+    )
     pings: Any = context.Queue()
     pinger = context.Process(target=_ping_process, args=(url, pings, stop))
     rng = random.Random(5)
@@ -370,6 +380,7 @@ async def live_visibility(
         "redis_ping": summary(floor) if floor else {},
         "backfill_events_per_s": rate or ("flood" if backfill else 0),
         "backfill_events_published": published.value,
+        "backfill_cpu_share": round(cpu_share.value, 2),
         "backlog_at_end": backlog,
     }
 
