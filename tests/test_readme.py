@@ -33,3 +33,21 @@ async def test_readme_python_block(redis: Redis, redis_url: str, service: Querie
     overdue, hot = await namespace["tour"]()  # type: ignore[operator]
     assert [(g["song_id"], g["total_plays"]) for g in overdue] == [("tweezer", 7)]
     assert hot[0]["song_id"] == "tweezer"
+
+
+async def test_readme_plain_faststream_block(redis: Redis, redis_url: str, service: Queries) -> None:
+    """The README's request from any FastStream client (its second Python block)."""
+    await ingest(
+        redis,
+        [
+            e
+            for i in range(1, 7)
+            for e in (show(str(i), f"2024-05-0{i}", band="phish"), perf(str(i), 1, "a", band="phish"))
+        ],
+    )
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "RedisBroker" in b).replace("redis://localhost:6379/0", redis_url)
+    namespace: dict[str, object] = {}
+    exec("async def ask():\n" + textwrap.indent(code, "    ") + "\n    return overdue\n", namespace)
+    overdue = await namespace["ask"]()  # type: ignore[operator]
+    assert [(g["song_id"], g["total_plays"], g["last_played"]) for g in overdue] == [("a", 6, "2024-05-06")]

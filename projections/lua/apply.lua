@@ -15,10 +15,11 @@ changes nothing, so re-delivery, duplicates and any processing order give the sa
 
 Retry safety: Redis does not roll back a script that fails midway. The records (shows,
 slots, song titles) are read into and written through a cache for the batch, and written to
-Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays rewritten
-as a set: idempotent, no counters) and what is derived from them (summaries, first and seen
-days, per-show and per-month counts: recomputed, not counted). A batch interrupted midway
-has written no record, so its re-application redoes all of it.
+Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays: new plays
+after its last one appended, anything else rewritten as a set; idempotent, no counters)
+and what is derived from them (summaries, first and seen days, per-show and per-month
+counts: recomputed, not counted). A batch interrupted midway has written no record, so its
+re-application redoes all of it (finding its plays already appended, it rewrites the set).
 ]]
 
 local shows = {}        -- show_id -> decoded show record (false: none)
