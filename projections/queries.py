@@ -50,6 +50,11 @@ def _days(a: str, b: str) -> int:
     return (dt.date.fromisoformat(a) - dt.date.fromisoformat(b)).days
 
 
+def _band_name(name: bytes | None, band: str) -> str:
+    """A band's name as stored, else its slug."""
+    return text(name) if name else band
+
+
 def _avg(total: int, count: int) -> float | None:
     return round(total / count, 1) if count > 0 else None
 
@@ -141,10 +146,6 @@ class Queries:
         result: list[Any] = await self.scripts.read("summary", band, gen, args, client=client)
         return result
 
-    async def _name(self, band: str, gen: int) -> str:
-        name = await self.redis.hget(keys.band_key(band, "meta", gen), "name")
-        return text(name) if name else band
-
     async def gaps(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
         as_of = p["as_of"]
         args = [as_of.isoformat(), as_of.toordinal(), p["min_plays"], p["sort"], p["limit"]]
@@ -200,7 +201,7 @@ class Queries:
             counts[0] += months[i + 1]
             counts[1] += months[i + 2]
         return {
-            "vertical": name.decode() if name else p["band"],
+            "vertical": _band_name(name, p["band"]),
             "period_type": p["period"],
             "trends": [{"period": k, "shows": v[0], "performances": v[1]} for k, v in sorted(periods.items())],
         }
@@ -209,7 +210,7 @@ class Queries:
         name, shows, plays, played, known, first, last = await self._summary(p["band"], gen, p["as_of"])
         return {
             "vertical_id": p["band"],
-            "vertical_name": name.decode() if name else p["band"],
+            "vertical_name": _band_name(name, p["band"]),
             "vertical_slug": p["band"],
             "total_shows": shows,
             "total_songs": known,
@@ -224,7 +225,7 @@ class Queries:
         as_of, unit = p["as_of"], p["unit"]
         start = _before(as_of, p["days"]).isoformat()
         args = [start, as_of.isoformat(), unit, p["gap_threshold"]]
-        rows = await self.scripts.read("bustouts", p["band"], gen, args)
+        name, rows = await self.scripts.read("bustouts", p["band"], gen, args)
         out = []
         for raw, song_id, showkey, previous, gap_days, gap_shows, show_raw in rows:
             song, show = _record(raw), _record(show_raw)
@@ -244,7 +245,7 @@ class Queries:
         gap = "gap_days" if unit == "days" else "gap_shows"
         out.sort(key=lambda r: (-r[gap], r["song_title"], r["song_id"]))
         return {
-            "vertical": await self._name(p["band"], gen),
+            "vertical": _band_name(name, p["band"]),
             f"threshold_{unit}": p["gap_threshold"],
             "bustouts": out,
         }
@@ -253,7 +254,7 @@ class Queries:
         as_of = p["as_of"]
         start = _before(as_of, p["days"])
         args = [start.toordinal(), as_of.toordinal(), as_of.isoformat()]
-        rows = await self.scripts.read("debuts", p["band"], gen, args)
+        name, rows = await self.scripts.read("debuts", p["band"], gen, args)
         out = []
         for raw, song_id, showkey, plays, show_raw in rows:
             song, show = _record(raw), _record(show_raw)
@@ -270,7 +271,7 @@ class Queries:
             )
         out.sort(key=lambda r: (r["song_title"], r["song_id"]))
         out.sort(key=lambda r: r["debut_date"], reverse=True)
-        return {"vertical": await self._name(p["band"], gen), "period_days": p["days"], "debuts": out}
+        return {"vertical": _band_name(name, p["band"]), "period_days": p["days"], "debuts": out}
 
     async def song(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
         as_of = p["as_of"].isoformat()
@@ -377,7 +378,7 @@ class Queries:
             out.append(
                 {
                     "band": band,
-                    "band_name": name.decode() if name else band,
+                    "band_name": _band_name(name, band),
                     "total_shows": shows,
                     "total_performances": plays,
                     "first_show": _date(first) if first else None,

@@ -3,8 +3,8 @@
 KEYS: the band's keys (projections.keys.BAND_KEYS order).
 ARGV[1]: first day of the window; ARGV[2]: as_of (last day); ARGV[3]: unit 'days' or 'shows';
 ARGV[4]: threshold in that unit.
-Returns: {{song record JSON, song_id, showkey, previous play's showkey, gap in days, gap in shows,
-          show record JSON}, ...} in show order.
+Returns: {band name or false, {{song record JSON, song_id, showkey, previous play's showkey,
+          gap in days, gap in shows, show record JSON}, ...}} in show order.
 ]]
 local from, as_of, by_days, threshold = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4])
 
@@ -55,4 +55,4 @@ for i, row in ipairs(rows) do
   records[show] = records[show] or redis.call('HGET', K_SHOWS, show)
   out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), records[show]}
 end
-return out
+return {redis.call('HGET', K_META, 'name'), out}

@@ -2,7 +2,8 @@
 
 KEYS: the band's keys (projections.keys.BAND_KEYS order).
 ARGV[1]: ordinal of the window's first day; ARGV[2]: ordinal of as_of; ARGV[3]: as_of 'YYYY-MM-DD'.
-Returns: {{song record JSON, song_id, debut showkey, plays up to as_of, show record JSON}, ...}.
+Returns: {band name or false, {{song record JSON, song_id, debut showkey, plays up to as_of,
+          show record JSON}, ...}}.
 ]]
 local as_of = ARGV[3]
 
@@ -12,4 +13,4 @@ for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, ARGV[1], ARGV[2])) do
   rows[#rows + 1] = {redis.call('HGET', K_SONGS, song), song, first_sk,
                      plays_upto(song, count, last_sk, as_of), redis.call('HGET', K_SHOWS, sk_show(first_sk))}
 end
-return rows
+return {redis.call('HGET', K_META, 'name'), rows}
