@@ -51,8 +51,6 @@ class Outcome:
     dead: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    #: applied in the short calls of live events (``LIVE_CHUNK``, see ``keys.LIVE``)
-    live: bool = False
 
     @property
     def done(self) -> list[str]:
@@ -136,7 +134,6 @@ async def apply_entries(
         generations, targets_chunk = await write_targets(scripts.redis)
         chunk = chunk or targets_chunk
     chunk = chunk or BULK_CHUNK
-    outcome.live = chunk == LIVE_CHUNK
     calls = [
         (band, batches[band][i : i + chunk], generation)
         for band in batches

@@ -25,7 +25,15 @@ from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from redis.asyncio import Redis
 
 from projections import keys
-from projections.batch import DATA_FIELD, GENERATION_FIELDS, apply_entries, check_layout, generations_of
+from projections.batch import (
+    DATA_FIELD,
+    GENERATION_FIELDS,
+    LIVE_CHUNK,
+    apply_entries,
+    check_layout,
+    generations_of,
+    write_targets,
+)
 from projections.events import InvalidEvent, decode_event
 from projections.params import QUERIES, QueryError
 from projections.queries import Queries
@@ -49,8 +57,8 @@ QUERY_SUBJECT = "setlist-stats.query"
 PUBLISH_LIST = "setlist-stats.publish"
 #: Milliseconds the consumers keep giving way to live events after a write-through.
 LIVE_WINDOW_MS = 600_000
-#: While they do, seconds a consumer rests after a batch per second it took to apply: the
-#: backlog goes at about half speed, and write-throughs and queries find Redis and a core free.
+#: While they do, seconds a consumer rests per second of applying: the backlog goes at
+#: about half speed, and write-throughs and queries find Redis and a core free.
 LIVE_REST = 1.0
 
 
@@ -133,17 +141,24 @@ class Service:
         raw = message.raw_message
         ids, data = raw["message_ids"], raw["data"]
         entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
-        started = time.perf_counter()
-        outcome = await apply_entries(self.scripts, entries)
-        if outcome.done:
-            await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
-        if outcome.failed:
-            log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
-        if outcome.live:
-            await self.rest((time.perf_counter() - started) * LIVE_REST)
+        generations, chunk = await write_targets(self.redis)
+        live = chunk == LIVE_CHUNK
+        # while live events are published, a script call's worth at a time, resting after
+        # each (LIVE_REST): write-throughs and queries find Redis, a core and this event loop free
+        step = chunk if live else len(entries)
+        for start in range(0, len(entries), step):
+            started = time.perf_counter()
+            outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
+            if outcome.done:
+                await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
+            if outcome.failed:
+                log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
+            if live:
+                await self.rest((time.perf_counter() - started) * LIVE_REST)
 
     async def rest(self, seconds: float) -> None:
-        """A consumer's pause after a batch while live events are published (``LIVE_REST``)."""
+        """A consumer's pause after a script call's worth of entries while live events are
+        published (``LIVE_REST``)."""
         await asyncio.sleep(seconds)
 
     async def publish(self, body: Any) -> dict[str, Any]:
