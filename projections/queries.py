@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
@@ -24,6 +25,8 @@ from .scripts import Scripts
 from .values import number, text
 
 _json = msgspec.json.Decoder()
+#: Set by ``Queries._answer_with_probe``: where ``Queries._read`` keeps the probe's replies.
+_PROBE: ContextVar[list[Any] | None] = ContextVar("probe", default=None)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -75,6 +78,7 @@ class Queries:
         self._cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._cache_size = cache_size
         self._generation = keys.FIRST_GENERATION  # the last one seen
+        self._changed: set[str] = set()  # bands this process changed since it last probed them
         self._handlers: dict[str, Callable[[dict[str, Any], int], Awaitable[Any]]] = {
             "gaps": self.gaps,
             "velocity": self.velocity,
@@ -90,9 +94,19 @@ class Queries:
         """The answer to ``query`` with ``params`` (a fresh object); raises ``QueryError``."""
         return _json.decode(await self.answer_json(query, params, today))
 
+    def changed(self, band: str) -> None:
+        """This process has just changed ``band`` (a write-through): its next question will
+        not find a cached answer, so the question's script goes along with the probe."""
+        self._changed.add(band)
+
     async def answer_json(self, query: str, params: Any, today: dt.date | None = None) -> bytes:
         """The answer to ``query`` with ``params``, encoded as JSON; raises ``QueryError``."""
         checked = validate(query, params, today)
+        if query != "bands" and checked["band"] in self._changed:
+            self._changed.discard(checked["band"])
+            answered = await self._answer_with_probe(query, checked)
+            if answered is not None:
+                return answered
         if query == "bands":
             generation, stamps = await self._probe_all()
         else:
@@ -107,10 +121,62 @@ class Queries:
             answer = _encode(await self.bands(checked, generation, [band for band, _ in stamps]))
         else:
             answer = _encode(await self._handlers[query](checked, generation))
+        self._keep(key, answer)
+        return answer
+
+    def _keep(self, key: tuple[Any, ...], answer: bytes) -> None:
         self._cache[key] = answer
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+    async def _answer_with_probe(self, query: str, checked: dict[str, Any]) -> bytes | None:
+        """The answer in one round trip: the probe and the query's script in one pipeline,
+        on the generation seen last (the answer is kept under the stamp read before the
+        script ran, so it is never older than its key). None if the generation has changed:
+        the caller asks again the usual way."""
+        band = checked["band"]
+        probe: list[Any] = []
+        token = _PROBE.set(probe)
+        try:
+            answer: bytes | QueryError = _encode(await self._handlers[query](checked, self._generation))
+        except QueryError as exc:
+            answer = exc
+        finally:
+            _PROBE.reset(token)
+        if not probe:  # refused before reading (not a question of this band's state)
+            if isinstance(answer, QueryError):
+                raise answer
+            return None
+        current, known, stamp = probe
+        if not known:
+            raise QueryError("not_found", "Band not found", "band")
+        if number(current, keys.FIRST_GENERATION) != self._generation:
+            return None
+        if isinstance(answer, QueryError):
+            raise answer
+        self._keep((query, self._generation, ((band, stamp or b"0"),), *sorted(checked.items())), answer)
         return answer
+
+    async def _read(
+        self, name: str, band: str, gen: int, args: list[Any], extra_keys: Sequence[str] = (), client: Any = None
+    ) -> Any:
+        """A query's read script (``Scripts.read``); under ``_answer_with_probe``, the probe goes
+        first in the same pipeline and its replies (generation, band known, stamp) are kept."""
+        probe = _PROBE.get()
+        if probe is None or client is not None:
+            return await self.scripts.read(name, band, gen, args, extra_keys, client=client)
+
+        async def queue(pipe: Pipeline) -> None:
+            pipe.hget(keys.GENERATION, "current")
+            pipe.sismember(keys.BANDS, band)
+            pipe.get(keys.band_key(band, "stamp", gen))
+            await self.scripts.read(name, band, gen, args, extra_keys, client=pipe)
+
+        *replies, result = await self.scripts.pipelined(queue)
+        probe[:] = replies
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     async def _probe(self, band: str) -> tuple[int, bytes]:
         """The current generation and the band's change stamp, in one round trip (two if the
@@ -143,13 +209,13 @@ class Queries:
     async def _summary(self, band: str, gen: int, as_of: dt.date, client: Any = None) -> list[Any]:
         """A band's totals as of a date (``summary.lua``); with ``client`` (a pipeline), queued there."""
         args = [as_of.isoformat(), as_of.toordinal()]
-        result: list[Any] = await self.scripts.read("summary", band, gen, args, client=client)
+        result: list[Any] = await self._read("summary", band, gen, args, client=client)
         return result
 
     async def gaps(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
         as_of = p["as_of"]
         args = [as_of.isoformat(), as_of.toordinal(), p["min_plays"], p["sort"], p["limit"]]
-        total_shows, rows = await self.scripts.read("gaps", p["band"], gen, args)
+        total_shows, rows = await self._read("gaps", p["band"], gen, args)
         out = []
         for song_id, plays, shows, first_sk, last_sk, first_index, last_index, _, raw in rows:
             song = _record(raw)
@@ -172,7 +238,7 @@ class Queries:
     async def velocity(self, p: dict[str, Any], gen: int) -> list[dict[str, Any]]:
         as_of = p["as_of"]
         windows = [_before(as_of, n).isoformat() for n in (30, 90, 365)]
-        rows = await self.scripts.read("velocity", p["band"], gen, [as_of.isoformat(), *windows, p["limit"]])
+        rows = await self._read("velocity", p["band"], gen, [as_of.isoformat(), *windows, p["limit"]])
         out = []
         for song_id, total, p30, p90, p365, score, raw in rows:
             song = _record(raw)
@@ -191,7 +257,7 @@ class Queries:
         return out
 
     async def trends(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
-        name, months = await self.scripts.read("trends", p["band"], gen, [p["as_of"].isoformat()])
+        name, months = await self._read("trends", p["band"], gen, [p["as_of"].isoformat()])
         periods: dict[str, list[int]] = {}
         for i in range(0, len(months), 3):
             month = months[i].decode()
@@ -225,7 +291,7 @@ class Queries:
         as_of, unit = p["as_of"], p["unit"]
         start = _before(as_of, p["days"]).isoformat()
         args = [start, as_of.isoformat(), unit, p["gap_threshold"]]
-        name, rows = await self.scripts.read("bustouts", p["band"], gen, args)
+        name, rows = await self._read("bustouts", p["band"], gen, args)
         out = []
         for raw, song_id, showkey, previous, gap_days, gap_shows, show_raw in rows:
             song, show = _record(raw), _record(show_raw)
@@ -254,7 +320,7 @@ class Queries:
         as_of = p["as_of"]
         start = _before(as_of, p["days"])
         args = [start.toordinal(), as_of.toordinal(), as_of.isoformat()]
-        name, rows = await self.scripts.read("debuts", p["band"], gen, args)
+        name, rows = await self._read("debuts", p["band"], gen, args)
         out = []
         for raw, song_id, showkey, plays, show_raw in rows:
             song, show = _record(raw), _record(show_raw)
@@ -275,7 +341,7 @@ class Queries:
 
     async def song(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
         as_of = p["as_of"].isoformat()
-        result = await self.scripts.read("song", p["band"], gen, [p["song_id"], as_of])
+        result = await self._read("song", p["band"], gen, [p["song_id"], as_of])
         if not result:
             raise QueryError("not_found", "Song not found", "song_id")
         raw, total_shows, rows = result
@@ -316,7 +382,7 @@ class Queries:
         }
 
     async def setlist(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
-        result = await self.scripts.read(
+        result = await self._read(
             "setlist",
             p["band"],
             gen,

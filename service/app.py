@@ -166,10 +166,10 @@ class Service:
         visible without waiting for the entries ahead of it in the stream. The consumer
         applies it again in its turn, which changes nothing (applying is idempotent). An
         invalid event is refused and not appended."""
-        assert self.scripts and self.redis
+        assert self.scripts and self.redis and self.queries
         data = body if isinstance(body, bytes) else msgspec.json.encode(body)
         try:
-            decode_event(data)
+            event = decode_event(data)
         except InvalidEvent as exc:
             return refusal(QueryError("invalid_event", str(exc), exc.field))
         # two round trips in all (each may wait for one script call of a backfill)
@@ -192,6 +192,8 @@ class Service:
             result["error"] = f"{type(exc).__name__}: {exc}"
             return {"ok": True, "result": result}
         result["applied"] = bool(outcome.applied)
+        if outcome.applied:
+            self.queries.changed(event.band)  # the question that follows skips a round trip
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
         return {"ok": True, "result": result}

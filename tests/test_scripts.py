@@ -16,6 +16,7 @@ from test_edges import EDGE_LOG
 
 from projections import keys
 from projections.batch import apply_entries
+from projections.params import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
 
@@ -137,3 +138,49 @@ async def test_scripts_flushed_from_redis_are_loaded_again(backend: Redis) -> No
     assert [(b["band"], b["total_shows"]) for b in await queries.answer("bands", {})] == [
         ("band", expected["total_shows"])
     ]
+
+
+QUESTIONS = [
+    ("gaps", {"min_plays": 0}),
+    ("velocity", {}),
+    ("trends", {}),
+    ("stats", {}),
+    ("bustouts", {"gap_threshold": 1}),
+    ("debuts", {}),
+    ("song", {"song_id": "a"}),
+    ("song", {"song_id": "nope"}),
+    ("setlist", {"show_id": "s2"}),
+    ("setlist", {"show_id": "nope"}),
+]
+
+
+async def answer_or_error(queries: Queries, name: str, params: dict) -> object:
+    try:
+        return await queries.answer(name, params)
+    except QueryError as exc:
+        return exc.to_dict()
+
+
+async def test_a_question_after_a_change_of_this_process_answers_as_any_other(backend: Redis) -> None:
+    """After ``Queries.changed`` (a write-through) the next question of the band goes with
+    its probe in one pipeline: same answers and refusals as asked the usual way, a band
+    not known refused, a generation switched in between followed, and the answer cached."""
+    scripts = Scripts(backend)
+    await apply_entries(scripts, entries(EDGE_LOG))
+    usual, probing = Queries(scripts), Queries(scripts)
+    for name, params in QUESTIONS:
+        body = {"band": "band", "as_of": "2030-01-01", **params}
+        probing.changed("band")
+        assert await answer_or_error(probing, name, body) == await answer_or_error(usual, name, body), name
+    probing.changed("unknown")
+    with pytest.raises(QueryError, match="Band not found"):
+        await probing.answer("stats", {"band": "unknown"})
+    # a rebuild switched to generation 2 (one show only) since this process last probed
+    await apply_entries(scripts, entries(EDGE_LOG[:2]), generations=[2])
+    await backend.hset(keys.GENERATION, "current", 2)
+    probing.changed("band")
+    assert (await probing.answer("stats", {"band": "band"}))["total_shows"] == 1
+    probing.changed("band")
+    first = await probing.answer("song", {"band": "band", "song_id": "a", "as_of": "2030-01-01"})
+    await backend.hset(keys.band_key("band", "songs", 2), "a", b"not json: a cached answer is not read again")
+    assert await probing.answer("song", {"band": "band", "song_id": "a", "as_of": "2030-01-01"}) == first
