@@ -25,9 +25,9 @@ from .scripts import Scripts
 from .values import number, text
 
 _json = msgspec.json.Decoder()
+_encode = msgspec.json.Encoder().encode
 #: Set by ``Queries._answer_with_probe``: where ``Queries._read`` keeps the probe's replies.
 _PROBE: ContextVar[list[Any] | None] = ContextVar("probe", default=None)
-_encode = msgspec.json.Encoder().encode
 
 
 def _record(raw: bytes | None) -> dict[str, Any]:
