@@ -148,36 +148,33 @@ local function play_parts(entry)
   return string.match(entry, '^(%S+ %S+ %S+) (%d+) (%S+) %d+$')
 end
 
--- the end of a song's packed plays that holds every entry from `key` on and the entry
--- before them (if any), starting at an entry: its last 512 bytes or 4 KB when they are
--- enough (a recent key), else the whole string
-local function plays_from(song, key)
+-- the end of a song's packed plays, starting at an entry, for which enough(it) holds: its
+-- last 512 bytes or 4 KB when they are enough, else the whole string; and whether it is
+-- the whole string
+local function plays_tail(song, enough)
   local k = plays_key(song)
-  for _, tail in ipairs({512, 4096}) do
-    local t = redis.call('GETRANGE', k, -tail, -1)
-    if #t < tail then return t end  -- the whole string
+  for _, window in ipairs({512, 4096}) do
+    local t = redis.call('GETRANGE', k, -window, -1)
+    if #t < window then return t, true end
     local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
-    if newline < #t and string.sub(t, newline + 1, newline + #key) < key then
-      return string.sub(t, newline + 1)
-    end
+    local rest = newline and string.sub(t, newline + 1) or ''
+    if rest ~= '' and enough(rest) then return rest, false end
   end
-  return redis.call('GET', k) or ''
+  return redis.call('GET', k) or '', true
+end
+
+-- the end of a song's packed plays that holds every entry from `key` on and the entry
+-- before them (if any), starting at an entry (a recent key needs only a short tail)
+local function plays_from(song, key)
+  return (plays_tail(song, function(t) return string.sub(t, 1, #key) < key end))
 end
 
 -- the end of a song's packed plays, starting at an entry, that holds its last entry and every
--- other entry of that show ('' for none), and whether it is the whole string: its last 512
--- bytes when they are enough
+-- other entry of that show ('' for none), and whether it is the whole string
 local function last_show_tail(song)
-  local k = plays_key(song)
-  local window = 512
-  while true do
-    local t = redis.call('GETRANGE', k, -window, -1)
-    if #t < window then return t, true end
-    local rest = string.sub(t, string.find(t, '\n', 1, true) + 1)  -- from the first whole entry
-    local last = entry_before(rest, #rest)
-    if last and string.match(rest, '^%S+ %S+ %S+') ~= string.match(last, '^%S+ %S+ %S+') then return rest, false end
-    window = window * 4
-  end
+  return plays_tail(song, function(t)
+    return string.match(t, '^%S+ %S+ %S+') ~= string.match(entry_before(t, #t), '^%S+ %S+ %S+')
+  end)
 end
 
 -- the first and the last entry of a song's packed plays, or nil
