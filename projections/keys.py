@@ -17,6 +17,9 @@ songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
 plays:<song>   string  one song's plays packed: "showkey pos4 set n\\n" each (n counts from 1),
                        ascending (see lua/lib.lua); the scripts get ``plays`` as the prefix
+marks          hash    song_id -> "YYYY offset\\n" for each year the song was played in: where
+                       in its packed plays that year's first play is (a read of the years
+                       asked about instead of the whole string; see lua/lib.lua)
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
@@ -57,7 +60,7 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 2
+LAYOUT = 3
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
 #: apply and setlist scripts get the ``show:<id>`` keys they need after these.
@@ -76,6 +79,7 @@ BAND_KEYS = (
     "last",
     "months",
     "stamp",
+    "marks",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import datasets
@@ -11,7 +12,10 @@ from conftest import TODAY, ingest, shared_data
 from redis.asyncio import Redis
 from reference import Reference
 
+from projections import keys
+from projections.batch import apply_entries
 from projections.queries import Queries
+from projections.scripts import Scripts
 
 pytestmark = pytest.mark.slow
 
@@ -78,3 +82,58 @@ async def test_shuffled_and_duplicated_histories_give_identical_answers(redis: R
         for as_of in (dates[2], dates[-1]):
             await compare_aggregates(service, in_order, name, as_of)
         await compare_details(service, in_order, name, dates[-1])
+
+
+def year_marks(packed: bytes) -> bytes:
+    """What a song's marks must be (``lua/lib.lua``): where each year of its packed plays begins."""
+    marks, offset, year = [], 0, b""
+    for entry in packed.splitlines(keepends=True):
+        if entry[:4] != year:
+            year = entry[:4]
+            marks.append(b"%s %010d\n" % (year, offset))
+        offset += len(entry)
+    return b"".join(marks)
+
+
+async def test_marks_say_where_each_year_of_a_song_begins(redis: Redis) -> None:
+    """Phish applied mostly in order (plays appended, new years marked) and its last third
+    shuffled and partly repeated (plays inserted: strings rewritten), in script calls of
+    1 to 500 events: every song's marks are exactly where its years begin. Without them the
+    answers are the same (a missing mark only makes a read longer) and equal the reference."""
+    shared_data("phish")
+    events = list(datasets.phish())
+    rng = random.Random(3)
+    cut = len(events) * 2 // 3
+    tail = events[cut:] + rng.sample(events, len(events) // 20)
+    rng.shuffle(tail)
+    published = events[:cut] + tail
+    scripts = Scripts(redis)
+    at = 0
+    while at < len(published):
+        size = rng.choice((1, 7, 100, 500))
+        part = [
+            (f"{at + i + 1}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(published[at : at + size])
+        ]
+        outcome = await apply_entries(scripts, part, generations=[keys.FIRST_GENERATION], chunk=size)
+        assert not outcome.failed and not outcome.dead, outcome.errors
+        at += size
+
+    marks = await redis.hgetall(keys.band_key("phish", "marks"))
+    prefix = keys.plays_key("phish", "")
+    songs = [k[len(prefix) :] for k in await redis.keys(prefix.encode() + b"*")]
+    assert len(songs) > 900 and set(marks) == set(songs)
+    for song in songs:
+        assert marks[song] == year_marks(await redis.get(prefix.encode() + song)), song
+
+    ref, service = Reference(events), Queries(scripts)
+    dates = as_of_dates(events)
+    for as_of in dates[1:4]:
+        await compare_aggregates(service, ref, "phish", as_of)
+    shows = sorted((e["date"], e["show_id"]) for e in events if e["type"] == "ShowRecorded")
+    asked = [shows[len(shows) * k // 4][1] for k in (1, 2, 3)]  # setlists: each play's previous play
+    answers = [await service.answer("setlist", {"band": "phish", "show_id": s}) for s in asked]
+    await redis.delete(keys.band_key("phish", "marks"))
+    await redis.incr(keys.band_key("phish", "stamp"))  # no answer from the cache
+    for as_of in dates[1:4]:
+        await compare_aggregates(service, ref, "phish", as_of)
+    assert [await service.answer("setlist", {"band": "phish", "show_id": s}) for s in asked] == answers

@@ -16,10 +16,11 @@ changes nothing, so re-delivery, duplicates and any processing order give the sa
 Retry safety: Redis does not roll back a script that fails midway. The records (shows,
 slots, song titles) are read into and written through a cache for the batch, and written to
 Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays: new plays
-after its last one appended, anything else rewritten as a set; idempotent, no counters)
-and what is derived from them (summaries, first and seen days, per-show and per-month
-counts: recomputed, not counted). A batch interrupted midway has written no record, so its
-re-application redoes all of it (finding its plays already appended, it rewrites the set).
+after its last one appended, anything else rewritten as a set, its marks with them;
+idempotent, no counters) and what is derived from them (summaries, first and seen days,
+per-show and per-month counts: recomputed, not counted). A batch interrupted midway has
+written no record, so its re-application redoes all of it (finding its plays already
+appended, it rewrites the set and its marks).
 ]]
 
 local shows = {}        -- show_id -> decoded show record (false: none)
@@ -93,7 +94,12 @@ local function write_plays(song, changes)
       -- ones with APPEND, so that a call costs (and writes to the append-only file) what it
       -- adds, not the length of each song's history
       local s = pack(added, entry_number(last))
-      redis.call('APPEND', plays_key(song), s)
+      local length = redis.call('APPEND', plays_key(song), s)
+      -- the marks of the years the new plays begin (the others' stay true: nothing moved)
+      local marks = marks_of(added, length - #s, last and string.sub(last, 1, 4))
+      if marks ~= '' then
+        redis.call('HSET', K_MARKS, song, (last and redis.call('HGET', K_MARKS, song) or '') .. marks)
+      end
       return t .. s, last and play_parts(last) or '', whole
     end
   end
@@ -105,7 +111,13 @@ local function write_plays(song, changes)
   for entry in pairs(set) do all[#all + 1] = entry end
   table.sort(all)
   s = pack(all, 0)
-  if s ~= '' then redis.call('SET', plays_key(song), s) else redis.call('DEL', plays_key(song)) end
+  if s ~= '' then
+    redis.call('SET', plays_key(song), s)
+    redis.call('HSET', K_MARKS, song, marks_of(all, 0, nil))
+  else
+    redis.call('DEL', plays_key(song))
+    redis.call('HDEL', K_MARKS, song)
+  end
   return s, false, true
 end
 

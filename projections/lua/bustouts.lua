@@ -26,13 +26,12 @@ end
 -- the plays in the window of each song last played in or after it (the last-play index),
 -- each with the song's play before it
 local rows = {}
-each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(from), '+inf'), function(song, _, first_sk, last_sk)
+each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(from), '+inf'), function(song, _, first_sk)
   if string.sub(first_sk, 1, 10) > as_of then return end
-  local t = plays_from(song, from)
-  local start = cut(t, from, false)
+  local t, start, upto = plays_between(song, from, as_of)
   local prev = entry_before(t, start)
   prev = prev and entry_sk(prev)
-  for entry in entries(t, start, string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)) do
+  for entry in entries(t, start, upto) do
     local sk = entry_sk(entry)
     if prev then
       local gap

@@ -1,11 +1,11 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
-KEYS[1..14] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
+KEYS[1..15] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6],
-      KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+      KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -64,7 +64,14 @@ known here, and the keys share the band's hash tag): an entry "showkey pos4 set 
 keeps a play in about a third of the memory. Entries start with their date and are sorted,
 so what is dated up to a day, or comes before a play, is one prefix of the string, found by
 bisection, and its last entry tells how many it holds; the questions asked most (the last
-year, the play before a recent one) need only the end of the string, read with GETRANGE. ]]
+year, the play before a recent one) need only the end of the string, read with GETRANGE.
+
+A song's marks (K_MARKS, field song_id) say where in that string each year it was played in
+begins: "YYYY offset\n" per year, ascending, offset the byte at which the year's first entry
+starts (ten digits). A question about some years reads those years' part of the string
+(plays_span), not the whole of it. Every mark must be true; a missing one only makes a read
+longer (the year before it is read too), so the apply writes marks as it appends plays and
+rewrites them all when it rewrites the string. ]]
 
 local function plays_key(song)
   return K_PLAYS .. ':' .. song
@@ -148,25 +155,27 @@ local function play_parts(entry)
   return string.match(entry, '^(%S+ %S+ %S+) (%d+) (%S+) %d+$')
 end
 
+-- the last `window` bytes of packed plays key `k` from the first entry that starts in them,
+-- if enough(that) holds, and false; the whole string and true if it is shorter; else nil
+local function tail_window(k, window, enough)
+  local t = redis.call('GETRANGE', k, -window, -1)
+  if #t < window then return t, true end
+  local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
+  local rest = newline and string.sub(t, newline + 1) or ''
+  if rest ~= '' and enough(rest) then return rest, false end
+  return nil
+end
+
 -- the end of a song's packed plays, starting at an entry, for which enough(it) holds: its
 -- last 512 bytes or 4 KB when they are enough, else the whole string; and whether it is
 -- the whole string
 local function plays_tail(song, enough)
   local k = plays_key(song)
   for _, window in ipairs({512, 4096}) do
-    local t = redis.call('GETRANGE', k, -window, -1)
-    if #t < window then return t, true end
-    local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
-    local rest = newline and string.sub(t, newline + 1) or ''
-    if rest ~= '' and enough(rest) then return rest, false end
+    local t, whole = tail_window(k, window, enough)
+    if t then return t, whole end
   end
   return redis.call('GET', k) or '', true
-end
-
--- the end of a song's packed plays that holds every entry from `key` on and the entry
--- before them (if any), starting at an entry (a recent key needs only a short tail)
-local function plays_from(song, key)
-  return (plays_tail(song, function(t) return string.sub(t, 1, #key) < key end))
 end
 
 -- the end of a song's packed plays, starting at an entry, that holds its last entry and every
@@ -195,10 +204,81 @@ local function end_entries(song)
   end
 end
 
+-- a mark: 'YYYY OOOOOOOOOO\n' (the offset zero-padded), so that a song's marks are read by
+-- bisection
+local MARK = 16
+
+-- the marks of packed plays entries `list` (whole entries, in order) written from byte `at`
+-- on, after an entry of year `year` (nil for none): a mark for each entry that begins a year
+local function marks_of(list, at, year)
+  local out = {}
+  for _, entry in ipairs(list) do
+    local y = string.sub(entry, 1, 4)
+    if y ~= year then
+      out[#out + 1] = y .. ' ' .. string.format('%010d', at) .. '\n'
+      year = y
+    end
+    at = at + #entry
+  end
+  return table.concat(out)
+end
+
+-- the number of a song's marks ('' for none) whose year is up to `year`
+local function marks_upto(marks, year)
+  local lo_, hi_ = 0, #marks / MARK
+  while lo_ < hi_ do
+    local mid = math.floor((lo_ + hi_) / 2)
+    if string.sub(marks, mid * MARK + 1, mid * MARK + 4) <= year then lo_ = mid + 1 else hi_ = mid end
+  end
+  return lo_
+end
+
+-- the offset of a song's i-th mark (from 1)
+local function mark_offset(marks, i)
+  return tonumber(string.sub(marks, (i - 1) * MARK + 6, i * MARK - 1))
+end
+
+-- the part of a song's packed plays (whole entries) that holds every entry from `from` up to
+-- `upto` (keys compared as cut compares them; `upto` included) and the entry before them, if
+-- any: its last 512 bytes when they reach back before `from` (a recent `from`), else from a
+-- few entries before the mark of the last year up to `from`'s to where the first year after
+-- `upto`'s begins
+local function plays_span(song, from, upto)
+  local k = plays_key(song)
+  local t = tail_window(k, 512, function(tail) return string.sub(tail, 1, #from) < from end)
+  if t then return t end
+  local marks = redis.call('HGET', K_MARKS, song) or ''
+  local start, stop = 0, -1  -- GETRANGE's bounds, both included (-1: the last byte)
+  local before = marks_upto(marks, string.sub(from, 1, 4))
+  if before > 0 then start = mark_offset(marks, before) end
+  local upto_marks = marks_upto(marks, string.sub(upto, 1, 4))
+  if upto_marks < #marks / MARK then
+    stop = mark_offset(marks, upto_marks + 1) - 1
+    if stop < 0 then return '' end  -- every entry is after `upto`
+  end
+  local back = 128
+  while true do
+    local lo_ = math.max(0, start - back)
+    t = redis.call('GETRANGE', k, lo_, stop)
+    if lo_ == 0 then return t end
+    -- from the end of the entry cut by the window, if that is not the entry before `start`
+    local newline = string.find(t, '\n', 1, true)
+    if newline and newline < start - lo_ then return string.sub(t, newline + 1) end
+    back = back * 4
+  end
+end
+
+-- the entries of a song's packed plays from `from` up to `upto` (plays_span), as a string
+-- and the cuts before and after them in it
+local function plays_between(song, from, upto)
+  local t = plays_span(song, from, upto)
+  return t, cut(t, from, false), cut(t, upto, true)
+end
+
 -- the play before the play at showkey `sk`, position `pos4` of `song`: its entry, or nil
 local function previous_play(song, sk, pos4)
   local key = sk .. ' ' .. pos4
-  local t = plays_from(song, key)
+  local t = plays_span(song, key, key)
   return entry_before(t, cut(t, key, false))
 end
 
@@ -243,13 +323,13 @@ end
 
 -- a song's plays up to a date and its last play's showkey up to it (nil for none): from its
 -- summary (plays, last play's showkey) when its last play is not after the date, else from
--- its packed plays
+-- the part of its packed plays that ends the date's year
 local function plays_upto(song, count, last_sk, as_of)
   if string.sub(last_sk, 1, 10) <= as_of then return count, last_sk end
-  local s = packed_plays(song)
-  local len = cut(s, as_of, true)
-  if len == 0 then return 0, nil end
-  return count_entries(s, len), play_parts(entry_before(s, len))
+  local t = plays_span(song, as_of, as_of)
+  local last = entry_before(t, cut(t, as_of, true))
+  if last == nil then return 0, nil end
+  return entry_number(last), play_parts(last)
 end
 
 -- a summary entry: plays (all time), first play's showkey, last play's showkey

@@ -8,8 +8,8 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
           score (3 x 30 days + 2 x 90 days + 365 days) first, ties by title then id.
 
 Reads the songs last played in or after the 365 days (the last-play index), each one's
-plays in the window; only when fewer than `limit` songs were played in it do the songs at a
-score of 0 (every other song played up to as_of) make up the rest.
+plays in the window (plays_span); only when fewer than `limit` songs were played in it do the
+songs at a score of 0 (every other song played up to as_of) make up the rest.
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
@@ -17,10 +17,9 @@ local rows = {}
 -- the songs last played in or after the 365 days (the last-play index): their plays in the windows
 each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(d365), '+inf'), function(song, count, first_sk, last_sk)
   if string.sub(first_sk, 1, 10) > as_of then return end
-  local t = plays_from(song, d365)
-  local upto = string.sub(last_sk, 1, 10) <= as_of and #t or cut(t, as_of, true)
+  local t, from, upto = plays_between(song, d365, as_of)
   local w = {0, 0, 0}
-  for entry in entries(t, cut(t, d365, false), upto) do
+  for entry in entries(t, from, upto) do
     local date = string.sub(entry, 1, 10)
     w[3] = w[3] + 1
     if date >= d90 then w[2] = w[2] + 1 end
