@@ -5,7 +5,8 @@ projection and shapes its rows here; nothing reads a band's whole performance hi
 
 Answers are cached (encoded) under the band's change stamp, which every apply that changes
 the band bumps atomically with the change: a cached answer is served only while nothing it
-depends on has changed.
+depends on has changed. After a write-through, ``refresh`` answers the band's recently asked
+questions again, so that the next asker finds them ready.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from .values import number, text
 
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
+#: Questions per band that ``Queries.refresh`` answers again after a write-through: the
+#: ones answered most recently.
+REFRESHED_PER_BAND = 32
 #: Set by ``Queries._answer_with_probe``: where ``Queries._read`` keeps the probe's replies.
 _PROBE: ContextVar[list[Any] | None] = ContextVar("probe", default=None)
 
@@ -79,6 +83,8 @@ class Queries:
         self._cache_size = cache_size
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._changed: set[str] = set()  # bands this process changed since it last probed them
+        # per band, the questions answered most recently (the ones refresh() answers again)
+        self._asked: dict[str, OrderedDict[tuple[Any, ...], tuple[str, dict[str, Any]]]] = {}
         self._handlers: dict[str, Callable[[dict[str, Any], int], Awaitable[Any]]] = {
             "gaps": self.gaps,
             "velocity": self.velocity,
@@ -102,11 +108,41 @@ class Queries:
     async def answer_json(self, query: str, params: Any, today: dt.date | None = None) -> bytes:
         """The answer to ``query`` with ``params``, encoded as JSON; raises ``QueryError``."""
         checked = validate(query, params, today)
+        answer = None
         if query != "bands" and checked["band"] in self._changed:
             self._changed.discard(checked["band"])
-            answered = await self._answer_with_probe(query, checked)
-            if answered is not None:
-                return answered
+            answer = await self._answer_with_probe(query, checked)
+        if answer is None:
+            answer = await self._answer_checked(query, checked)
+        if query != "bands":
+            self._remember(query, checked)
+        return answer
+
+    async def refresh(self, band: str) -> int:
+        """Answer again, into the cache, the questions about ``band`` asked most recently
+        (``REFRESHED_PER_BAND``), so that whoever asks one next finds it ready; called after
+        a write-through changed the band. Returns how many were answered."""
+        self._changed.discard(band)  # the questions go the usual way: probe, then script
+        answered = 0
+        for query, checked in list(self._asked.get(band, {}).values()):
+            try:
+                await self._answer_checked(query, checked)
+            except QueryError:  # refused now (the band's generation rebuilt without it...)
+                continue
+            answered += 1
+        return answered
+
+    def _remember(self, query: str, checked: dict[str, Any]) -> None:
+        asked = self._asked.setdefault(checked["band"], OrderedDict())
+        key = (query, *sorted(checked.items()))
+        asked[key] = (query, checked)
+        asked.move_to_end(key)
+        if len(asked) > REFRESHED_PER_BAND:
+            asked.popitem(last=False)
+
+    async def _answer_checked(self, query: str, checked: dict[str, Any]) -> bytes:
+        """The answer to a question whose parameters are checked: from the cache if nothing
+        it depends on has changed, else computed and kept."""
         if query == "bands":
             generation, stamps = await self._probe_all()
         else:

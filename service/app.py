@@ -60,6 +60,10 @@ LIVE_WINDOW_MS = 600_000
 #: While they do, seconds a consumer rests per second of applying: the backlog goes at
 #: about half speed, and write-throughs and queries find Redis and a core free.
 LIVE_REST = 1.0
+#: Seconds after the last write-through to a band before the questions about it asked most
+#: recently are answered again into the cache (``Queries.refresh``): during a show, the
+#: next question finds its answer ready; a burst of write-throughs refreshes once.
+REFRESH_DELAY = 0.2
 
 
 def query_subject(name: str) -> str:
@@ -107,6 +111,8 @@ class Service:
         self.queries: Queries | None = None
         self.reclaimer: Reclaimer | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
+        self._writes: dict[str, int] = {}  # write-throughs applied per band
+        self._refreshes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
@@ -128,6 +134,8 @@ class Service:
         )
 
     async def stop(self) -> None:
+        for task in self._refreshes:
+            task.cancel()
         if self._reclaim_task:
             self._reclaim_task.cancel()
             done, _ = await asyncio.wait({self._reclaim_task}, timeout=STOP_TIMEOUT)
@@ -194,9 +202,28 @@ class Service:
         result["applied"] = bool(outcome.applied)
         if outcome.applied:
             self.queries.changed(event.band)  # the question that follows skips a round trip
+            self._refresh_soon(event.band)
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
         return {"ok": True, "result": result}
+
+    def _refresh_soon(self, band: str) -> None:
+        """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
+        write-through, unless another one to the band comes first (then after that one)."""
+        self._writes[band] = written = self._writes.get(band, 0) + 1
+        task = asyncio.create_task(self._refresh(band, written))
+        self._refreshes.add(task)
+        task.add_done_callback(self._refreshes.discard)
+
+    async def _refresh(self, band: str, written: int) -> None:
+        assert self.queries
+        await asyncio.sleep(REFRESH_DELAY)
+        if self._writes.get(band) != written:
+            return  # a later write-through refreshes
+        try:
+            await self.queries.refresh(band)
+        except Exception:  # the questions are answered when asked all the same
+            log.exception("refreshing the answers about %s failed", band)
 
     async def answer(self, name: str, body: Any) -> msgspec.Raw | dict[str, Any]:
         assert self.queries

@@ -157,3 +157,37 @@ async def test_consumers_rest_after_each_batch_while_live(
     assert len(rests) >= (len(history) - 1600) // LIVE_CHUNK and all(seconds > 0 for seconds in rests)
     ref = Reference(history)
     await compare_aggregates(Queries(Scripts(redis)), ref, "backfill", AS_OF)
+
+
+async def evalsha_calls(redis: Redis) -> int:
+    return int((await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_questions_asked_before_a_write_through_are_ready_after_it(redis: Redis, redis_url: str) -> None:
+    """After a write-through, the serving process answers the band's recently asked questions
+    again (``REFRESH_DELAY`` later): asked next, each comes from the cache, with the change."""
+    history = backfill(30, band="live")
+    asked: list[tuple[str, dict[str, Any]]] = [
+        ("gaps", {"band": "live", "as_of": AS_OF}),
+        ("velocity", {"band": "live", "as_of": AS_OF, "limit": 5}),
+        ("bustouts", {"band": "live", "as_of": AS_OF, "unit": "shows", "gap_threshold": 3}),
+        ("song", {"band": "live", "song_id": "song1", "as_of": AS_OF}),
+    ]
+    async with running(settings_for_tests(), redis_url) as app:
+        queries = app.context.get("service").queries
+        await wait_settled(redis, await publish(redis, [json.dumps(e) for e in history]), timeout=60)
+        async with StatsClient(redis_url, timeout=10) as client:
+            before = [await client.query(name, **params) for name, params in asked]
+            reply = await client.publish(perf("b29", 16, "song1", band="live"))  # a play at the last show
+            assert reply["applied"] is True
+            stamp = await redis.get(keys.band_key("live", "stamp"))
+            for _ in range(100):  # until the refresh has answered every question under the new stamp
+                await asyncio.sleep(0.05)
+                if sum(key[2] == (("live", stamp),) for key in queries._cache) >= len(asked):
+                    break
+            calls = await evalsha_calls(redis)
+            after = [await client.query(name, **params) for name, params in asked]
+            assert await evalsha_calls(redis) == calls  # every answer was ready: no script ran
+    assert after[3]["total_plays"] == before[3]["total_plays"] + 1
+    fresh = Queries(Scripts(redis))
+    assert after == [await fresh.answer(name, params) for name, params in asked]
