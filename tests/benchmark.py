@@ -1,6 +1,7 @@
-"""The benchmark: ingest, the raw ceiling, query latency, the seed router, live visibility,
-memory and scale, in one seeded run. Results go to bench-results/<time>.json and a row is
-appended to docs/benchmarks.csv (with versions and host).
+"""The benchmark: ingest, the raw ceiling, query latency, the seed router, live visibility
+(and the questions asked a moment after a play), memory and scale, in one seeded run.
+Results go to bench-results/<time>.json and a row is appended to docs/benchmarks.csv (with
+versions and host).
 
     .venv/bin/python tests/benchmark.py            # the full run (about ten minutes)
     .venv/bin/python tests/benchmark.py --quick    # a smaller run, for a quick look
@@ -385,6 +386,46 @@ async def live_visibility(
     }
 
 
+#: Seconds between a play published during a show and the questions asked about it, in
+#: ``asked_after_a_play`` (the service answers them again ``service.app.REFRESH_DELAY`` after).
+ASKED_AFTER = 0.5
+
+
+async def asked_after_a_play(url: str, count: int, songs: list[tuple[str, str]]) -> dict[str, Any]:
+    """A live show of Phish published through the write-through, and after each play, a
+    moment later (``ASKED_AFTER``), the questions fans ask about it: gaps, velocity and
+    bustouts as of the show's day, each asked once before the show. Each answer has changed
+    since it was last asked; the service has answered it again in the meantime."""
+    questions: list[tuple[str, dict[str, Any]]] = [("gaps", {}), ("velocity", {}), ("bustouts", {})]
+    times: dict[str, list[float]] = {name: [] for name, _ in questions}
+    show_id, date = "asked-after", "2025-08-01"
+    async with StatsClient(url, timeout=30) as client:
+        await client.publish(
+            {"type": "ShowRecorded", "event_id": show_id, "band": "phish", "show_id": show_id, "date": date}
+        )
+        for name, params in questions:
+            await client.query(name, band="phish", as_of=date, **params)
+        for i, (song_id, title) in enumerate(random.Random(7).sample(songs, count)):
+            await client.publish(
+                {
+                    "type": "PerformanceAdded",
+                    "event_id": f"{show_id}-{i}",
+                    "band": "phish",
+                    "show_id": show_id,
+                    "position": i + 1,
+                    "set": "1",
+                    "song_id": song_id,
+                    "song_title": title,
+                }
+            )
+            await asyncio.sleep(ASKED_AFTER)
+            for name, params in questions:
+                t = time.perf_counter()
+                await client.query(name, band="phish", as_of=date, **params)
+                times[name].append((time.perf_counter() - t) * 1000)
+    return {name: summary(t) for name, t in times.items()}
+
+
 def synthetic(bands: int, plays_per_band: int, seed: int = 7) -> list[dict[str, Any]]:
     """Many bands of generated shows: 20 songs a show from a catalogue of 400 with a skewed rotation."""
     rng = random.Random(seed)
@@ -510,6 +551,8 @@ async def run(quick: bool) -> dict[str, Any]:
             # largest backlog behind
             await live("live_visibility_idle")
             await live("live_write_through_idle", write_through=True)
+            print("  asked_after_a_play", file=sys.stderr)
+            results["asked_after_a_play"] = await asked_after_a_play(server.url, 20 if quick else 40, songs)
             await live("live_write_through_paced", backfill=backfill, write_through=True, rate=PACED_BACKFILL)
             await live("live_write_through", backfill=backfill, write_through=True)
             consumer.stop()
@@ -588,6 +631,7 @@ def record(results: dict[str, Any]) -> Path:
         "live_write_through_split_p99_ms": results["live_write_through_split"]["p99_ms"],
         "live_write_through_paced_p99_ms": results["live_write_through_paced"]["p99_ms"],
         "live_write_through_split_paced_p99_ms": results["live_write_through_split_paced"]["p99_ms"],
+        "asked_after_a_play_p99_ms": max(v["p99_ms"] for v in results["asked_after_a_play"].values()),
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []
