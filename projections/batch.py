@@ -51,6 +51,7 @@ class Outcome:
     dead: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    bands: list[str] = field(default_factory=list)  # the bands of the applied entries
 
     @property
     def done(self) -> list[str]:
@@ -162,4 +163,5 @@ async def apply_entries(
             outcome.errors.append(f"{band}: {result}")
     for band in batches:
         (outcome.failed if band in failed_bands else outcome.applied).extend(v for v, _ in batches[band])
+    outcome.bands = [band for band in batches if band not in failed_bands]
     return outcome

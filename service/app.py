@@ -64,6 +64,10 @@ LIVE_REST = 1.0
 #: recently are answered again into the cache (``Queries.refresh``): during a show, the
 #: next question finds its answer ready; a burst of write-throughs refreshes once.
 REFRESH_DELAY = 0.2
+#: A batch of at most this many entries read from the stream (live events arriving one by
+#: one, not a backfill) refreshes the answers about its bands the same way, where the
+#: consumer serves questions too (role "all").
+REFRESH_BATCH = 20
 
 
 def query_subject(name: str) -> str:
@@ -111,7 +115,7 @@ class Service:
         self.queries: Queries | None = None
         self.reclaimer: Reclaimer | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
-        self._writes: dict[str, int] = {}  # write-throughs applied per band
+        self._writes: dict[str, int] = {}  # live changes applied per band (see _refresh_soon)
         self._refreshes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -159,6 +163,9 @@ class Service:
             outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
             if outcome.done:
                 await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
+            if len(entries) <= REFRESH_BATCH and self.settings.role == "all":
+                for band in outcome.bands:  # a trickle of live events, not a backfill
+                    self._refresh_soon(band)
             if outcome.failed:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
             if live:
@@ -209,7 +216,8 @@ class Service:
 
     def _refresh_soon(self, band: str) -> None:
         """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
-        write-through, unless another one to the band comes first (then after that one)."""
+        change (a write-through, or a live event from the stream), unless another comes to
+        the band first (then after that one)."""
         self._writes[band] = written = self._writes.get(band, 0) + 1
         task = asyncio.create_task(self._refresh(band, written))
         self._refreshes.add(task)

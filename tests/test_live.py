@@ -163,9 +163,12 @@ async def evalsha_calls(redis: Redis) -> int:
     return int((await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-async def test_questions_asked_before_a_write_through_are_ready_after_it(redis: Redis, redis_url: str) -> None:
-    """After a write-through, the serving process answers the band's recently asked questions
-    again (``REFRESH_DELAY`` later): asked next, each comes from the cache, with the change."""
+@pytest.mark.parametrize("path", ["write-through", "stream"])
+async def test_questions_asked_before_a_live_event_are_ready_after_it(redis: Redis, redis_url: str, path: str) -> None:
+    """After a live event (a write-through, or one event appended to the stream and applied
+    by the consumer of a one-process serve), the process answers the band's recently asked
+    questions again (``REFRESH_DELAY`` later): asked next, each comes from the cache, with
+    the change."""
     history = backfill(30, band="live")
     asked: list[tuple[str, dict[str, Any]]] = [
         ("gaps", {"band": "live", "as_of": AS_OF}),
@@ -178,8 +181,11 @@ async def test_questions_asked_before_a_write_through_are_ready_after_it(redis: 
         await wait_settled(redis, await publish(redis, [json.dumps(e) for e in history]), timeout=60)
         async with StatsClient(redis_url, timeout=10) as client:
             before = [await client.query(name, **params) for name, params in asked]
-            reply = await client.publish(perf("b29", 16, "song1", band="live"))  # a play at the last show
-            assert reply["applied"] is True
+            played = perf("b29", 16, "song1", band="live")  # a play at the last show
+            if path == "write-through":
+                assert (await client.publish(played))["applied"] is True
+            else:
+                await wait_settled(redis, await publish(redis, [json.dumps(played)]), timeout=30)
             stamp = await redis.get(keys.band_key("live", "stamp"))
             for _ in range(100):  # until the refresh has answered every question under the new stamp
                 await asyncio.sleep(0.05)
