@@ -84,7 +84,7 @@ class Queries:
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._changed: set[str] = set()  # bands this process changed since it last probed them
         # per band, the questions answered most recently (the ones refresh() answers again)
-        self._asked: dict[str, OrderedDict[tuple[Any, ...], tuple[str, dict[str, Any]]]] = {}
+        self._asked: dict[str, OrderedDict[tuple[Any, ...], dict[str, Any]]] = {}
         self._handlers: dict[str, Callable[[dict[str, Any], int], Awaitable[Any]]] = {
             "gaps": self.gaps,
             "velocity": self.velocity,
@@ -108,14 +108,15 @@ class Queries:
     async def answer_json(self, query: str, params: Any, today: dt.date | None = None) -> bytes:
         """The answer to ``query`` with ``params``, encoded as JSON; raises ``QueryError``."""
         checked = validate(query, params, today)
+        question = (query, *sorted(checked.items()))  # with the generation and stamps, the cache key
         answer = None
         if query != "bands" and checked["band"] in self._changed:
             self._changed.discard(checked["band"])
-            answer = await self._answer_with_probe(query, checked)
+            answer = await self._answer_with_probe(question, checked)
         if answer is None:
-            answer = await self._answer_checked(query, checked)
+            answer = await self._answer_checked(question, checked)
         if query != "bands":
-            self._remember(query, checked)
+            self._remember(question, checked)
         return answer
 
     async def refresh(self, band: str) -> int:
@@ -124,31 +125,31 @@ class Queries:
         a write-through changed the band. Returns how many were answered."""
         self._changed.discard(band)  # the questions go the usual way: probe, then script
         answered = 0
-        for query, checked in list(self._asked.get(band, {}).values()):
+        for question, checked in list(self._asked.get(band, {}).items()):
             try:
-                await self._answer_checked(query, checked)
+                await self._answer_checked(question, checked)
             except QueryError:  # refused now (the band's generation rebuilt without it...)
                 continue
             answered += 1
         return answered
 
-    def _remember(self, query: str, checked: dict[str, Any]) -> None:
+    def _remember(self, question: tuple[Any, ...], checked: dict[str, Any]) -> None:
         asked = self._asked.setdefault(checked["band"], OrderedDict())
-        key = (query, *sorted(checked.items()))
-        asked[key] = (query, checked)
-        asked.move_to_end(key)
+        asked[question] = checked
+        asked.move_to_end(question)
         if len(asked) > REFRESHED_PER_BAND:
             asked.popitem(last=False)
 
-    async def _answer_checked(self, query: str, checked: dict[str, Any]) -> bytes:
-        """The answer to a question whose parameters are checked: from the cache if nothing
-        it depends on has changed, else computed and kept."""
+    async def _answer_checked(self, question: tuple[Any, ...], checked: dict[str, Any]) -> bytes:
+        """The answer to a question (the query and its checked parameters): from the cache if
+        nothing it depends on has changed, else computed and kept."""
+        query = question[0]
         if query == "bands":
             generation, stamps = await self._probe_all()
         else:
             generation, stamp = await self._probe(checked["band"])
             stamps = ((checked["band"], stamp),)
-        key = (query, generation, stamps, *sorted(checked.items()))
+        key = (generation, stamps, question)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -165,7 +166,7 @@ class Queries:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def _answer_with_probe(self, query: str, checked: dict[str, Any]) -> bytes | None:
+    async def _answer_with_probe(self, question: tuple[Any, ...], checked: dict[str, Any]) -> bytes | None:
         """The answer in one round trip: the probe and the query's script in one pipeline,
         on the generation seen last (the answer is kept under the stamp read before the
         script ran, so it is never older than its key). None if the generation has changed:
@@ -174,7 +175,7 @@ class Queries:
         probe: list[Any] = []
         token = _PROBE.set(probe)
         try:
-            answer: bytes | QueryError = _encode(await self._handlers[query](checked, self._generation))
+            answer: bytes | QueryError = _encode(await self._handlers[question[0]](checked, self._generation))
         except QueryError as exc:
             answer = exc
         finally:
@@ -190,7 +191,7 @@ class Queries:
             return None
         if isinstance(answer, QueryError):
             raise answer
-        self._keep((query, self._generation, ((band, stamp or b"0"),), *sorted(checked.items())), answer)
+        self._keep((self._generation, ((band, stamp or b"0"),), question), answer)
         return answer
 
     async def _read(

@@ -189,7 +189,7 @@ async def test_questions_asked_before_a_live_event_are_ready_after_it(redis: Red
             stamp = await redis.get(keys.band_key("live", "stamp"))
             for _ in range(100):  # until the refresh has answered every question under the new stamp
                 await asyncio.sleep(0.05)
-                if sum(key[2] == (("live", stamp),) for key in queries._cache) >= len(asked):
+                if sum(stamps == (("live", stamp),) for _, stamps, _ in queries._cache) >= len(asked):
                     break
             calls = await evalsha_calls(redis)
             after = [await client.query(name, **params) for name, params in asked]
