@@ -275,8 +275,8 @@ for song in pairs(dirty) do
     end
     if whole then
       refresh_song(song, first_and_last(s))
-    else  -- appended to a long string: its first entry is read from its start
-      refresh_song(song, end_entries(song))
+    else  -- appended to a long string: `s` ends it; its first entry is read from its start
+      refresh_song(song, first_entry(song), entry_before(s, #s))
     end
   else
     refresh_song(song, end_entries(song))

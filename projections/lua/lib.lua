@@ -186,22 +186,24 @@ local function last_show_tail(song)
   end)
 end
 
--- the first and the last entry of a song's packed plays, or nil
-local function end_entries(song)
-  local k = plays_key(song)
-  local window = 512
+-- the first entry of a song's packed plays, or nil
+local function first_entry(song)
+  local k, window = plays_key(song), 512
   while true do
     local head = redis.call('GETRANGE', k, 0, window - 1)
     if head == '' then return nil end
     local first_end = string.find(head, '\n', 1, true)
-    if first_end then
-      local t = redis.call('GETRANGE', k, -window, -1)
-      if #t < window or string.find(t, '\n', 1, true) < #t then
-        return string.sub(head, 1, first_end - 1), entry_before(t, #t)
-      end
-    end
+    if first_end then return string.sub(head, 1, first_end - 1) end
     window = window * 4
   end
+end
+
+-- the first and the last entry of a song's packed plays, or nil
+local function end_entries(song)
+  local first = first_entry(song)
+  if first == nil then return nil end
+  local t = plays_tail(song, function() return true end)
+  return first, entry_before(t, #t)
 end
 
 -- a mark: 'YYYY OOOOOOOOOO\n' (the offset zero-padded), so that a song's marks are read by
