@@ -11,7 +11,8 @@ Returns: {countable shows up to as_of, {{song_id, plays, shows played, first pla
 Reads only the songs it may answer with: those last played up to as_of come from the
 last-play index, least recently played first, until `limit` rows and their ties are found;
 a song played again after as_of (a historical as_of) is looked up in its plays only when
-its first play is long enough ago for it to reach those rows.
+its first play (the first-play index), and the last year before as_of's it was played in
+(its marks), are long enough ago for it to reach those rows.
 ]]
 local as_of, as_of_day = ARGV[1], tonumber(ARGV[2])
 local min_plays, by_days, limit = math.max(tonumber(ARGV[3]), 1), ARGV[4] == 'days', tonumber(ARGV[5])
@@ -52,30 +53,81 @@ repeat
   end
 until #songs < 128
 
--- the songs played again after as_of, earliest first played first: their plays up to as_of,
--- until even a last play at a song's first play could not reach the `limit` longest gaps
+-- the songs played again after as_of (a historical as_of), their plays up to as_of read in
+-- the order of their first plays (the first-play index), until even a last play at a
+-- song's first play could not reach the `limit` longest gaps. A song's marks bound its gap
+-- first: its last play up to as_of is no earlier than the start of the last year before
+-- as_of's that it was played in, so its plays are read only if a gap from there could reach
+-- them.
 local best = {}  -- the `limit` longest gaps so far, longest first
 for i, row in ipairs(rows) do best[i] = row[5] end
 table.sort(best, function(a, b) return a > b end)
 for i = limit + 1, #best do best[i] = nil end
-local candidates = {}
-each_summary(redis.call('ZRANGEBYSCORE', K_LAST, next_day, '+inf'), function(song, count, first_sk, last_sk)
-  if string.sub(first_sk, 1, 10) <= as_of and count >= min_plays then
-    candidates[#candidates + 1] = {song, count, first_sk, last_sk}
+local function reaches(n) return #best < limit or n >= best[limit] end
+local year_starts = {}  -- year -> days or shows from its start to as_of (the longest gap since)
+local function since_year(y)
+  if year_starts[y] == nil then
+    if by_days then
+      year_starts[y] = as_of_day - ordinal(y .. '-01-01')
+    else
+      year_starts[y] = total - 1 - redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. y)
+    end
   end
-end)
-table.sort(candidates, function(a, b) return a[3] < b[3] end)
-for _, c in ipairs(candidates) do
-  if #best >= limit and since(c[3]) < best[limit] then break end
-  local plays, last = plays_upto(c[1], c[2], c[4], as_of)
-  if plays >= min_plays then
-    local n = since(last)
-    rows[#rows + 1] = {c[1], plays, c[3], last, n}
-    local at = #best + 1
-    while at > 1 and best[at - 1] < n do at = at - 1 end
-    if at <= limit then
-      table.insert(best, at, n)
-      best[limit + 1] = nil
+  return year_starts[y]
+end
+-- the last day a first play may be on for the song's gap to reach the `limit` longest so far
+-- (nil: any day); for shows, the day of the show that many shows before as_of
+local last_days = {}
+local function last_day()
+  if #best < limit then return nil end
+  if by_days then return as_of_day - best[limit] end
+  if last_days[best[limit]] == nil then
+    last_days[best[limit]] = ordinal(redis.call('ZRANGE', K_ORDER, total - 1 - best[limit], total - 1 - best[limit])[1])
+  end
+  return last_days[best[limit]]
+end
+local year, done = string.sub(as_of, 1, 4), redis.call('ZCOUNT', K_LAST, next_day, '+inf') == 0
+offset = 0
+while not done do
+  local flat = redis.call('ZRANGEBYSCORE', K_FIRST, '-inf', as_of_day, 'WITHSCORES', 'LIMIT', offset, 64)
+  offset = offset + #flat / 2
+  done = #flat < 128
+  local songs, first_days = {}, {}
+  for i = 1, #flat, 2 do
+    local day = last_day()
+    if day and tonumber(flat[i + 1]) > day then
+      done = true
+      break
+    end
+    songs[#songs + 1] = flat[i]
+    first_days[#songs] = tonumber(flat[i + 1])
+  end
+  -- those played after as_of
+  local lasts = #songs > 0 and redis.call('ZMSCORE', K_LAST, unpack(songs)) or {}
+  local ids, days = {}, {}
+  for i, song in ipairs(songs) do
+    if lasts[i] and tonumber(lasts[i]) >= next_day then
+      ids[#ids + 1] = song
+      days[#ids] = first_days[i]
+    end
+  end
+  local summaries = #ids > 0 and redis.call('HMGET', K_SUMMARY, unpack(ids)) or {}
+  local marks = #ids > 0 and redis.call('HMGET', K_MARKS, unpack(ids)) or {}
+  for i, song in ipairs(ids) do
+    local count, first_sk, last_sk = parse_summary(summaries[i])
+    local day, before = last_day(), year_before(marks[i] or '', year)
+    if count >= min_plays and not (day and days[i] > day) and (not before or reaches(since_year(before))) then
+      local plays, last = plays_upto(song, count, last_sk, as_of, marks[i] or '')
+      if plays >= min_plays then
+        local n = since(last)
+        rows[#rows + 1] = {song, plays, first_sk, last, n}
+        local at = #best + 1
+        while at > 1 and best[at - 1] < n do at = at - 1 end
+        if at <= limit then
+          table.insert(best, at, n)
+          best[limit + 1] = nil
+        end
+      end
     end
   end
 end

@@ -235,6 +235,13 @@ local function marks_upto(marks, year)
   return lo_
 end
 
+-- the latest year before `year` (both 'YYYY') in which a song was played, from its marks; nil
+-- for none
+local function year_before(marks, year)
+  local i = marks_upto(marks, string.format('%04d', tonumber(year) - 1))
+  return i > 0 and string.sub(marks, (i - 1) * MARK + 1, (i - 1) * MARK + 4) or nil
+end
+
 -- the offset of a song's i-th mark (from 1)
 local function mark_offset(marks, i)
   return tonumber(string.sub(marks, (i - 1) * MARK + 6, i * MARK - 1))
@@ -244,12 +251,14 @@ end
 -- `upto` (keys compared as cut compares them; `upto` included) and the entry before them, if
 -- any: its last 512 bytes when they reach back before `from` (a recent `from`), else from a
 -- few entries before the mark of the last year up to `from`'s to where the first year after
--- `upto`'s begins
-local function plays_span(song, from, upto)
-  local k = plays_key(song)
-  local t = tail_window(k, 512, function(tail) return string.sub(tail, 1, #from) < from end)
-  if t then return t end
-  local marks = redis.call('HGET', K_MARKS, song) or ''
+-- `upto`'s begins. With the song's `marks` already read, the marks are used at once.
+local function plays_span(song, from, upto, marks)
+  local k, t = plays_key(song), nil
+  if marks == nil then
+    t = tail_window(k, 512, function(tail) return string.sub(tail, 1, #from) < from end)
+    if t then return t end
+    marks = redis.call('HGET', K_MARKS, song) or ''
+  end
   local start, stop = 0, -1  -- GETRANGE's bounds, both included (-1: the last byte)
   local before = marks_upto(marks, string.sub(from, 1, 4))
   if before > 0 then start = mark_offset(marks, before) end
@@ -325,10 +334,10 @@ end
 
 -- a song's plays up to a date and its last play's showkey up to it (nil for none): from its
 -- summary (plays, last play's showkey) when its last play is not after the date, else from
--- the part of its packed plays that ends the date's year
-local function plays_upto(song, count, last_sk, as_of)
+-- the part of its packed plays that ends the date's year (`marks`: its marks, if read)
+local function plays_upto(song, count, last_sk, as_of, marks)
   if string.sub(last_sk, 1, 10) <= as_of then return count, last_sk end
-  local t = plays_span(song, as_of, as_of)
+  local t = plays_span(song, as_of, as_of, marks)
   local last = entry_before(t, cut(t, as_of, true))
   if last == nil then return 0, nil end
   return entry_number(last), play_parts(last)
