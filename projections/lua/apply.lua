@@ -65,7 +65,9 @@ local function put_slot(show_key, pos4, slot)
   slots_dirty[show_key][pos4] = true
 end
 
--- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone
+-- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone;
+-- the read scripts match the first four fields of the JSON text (lib.lua, played), so these
+-- stay first and in this order
 local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end

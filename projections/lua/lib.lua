@@ -359,6 +359,32 @@ local function each_summary(songs, fn)
   end
 end
 
+-- fn(i, marks) for each song_id songs[i] with the song's marks, read 256 at a time
+local function each_marks(songs, fn)
+  for start = 1, #songs, 256 do
+    local chunk = {unpack(songs, start, math.min(start + 255, #songs))}
+    for i, marks in ipairs(redis.call('HMGET', K_MARKS, unpack(chunk))) do fn(start + i - 1, marks or '') end
+  end
+end
+
+-- the key of a show's slots (show:<id>), named here as the plays keys are (see above)
+local function show_key_of(show_id)
+  return string.sub(K_SHOWS, 1, -2) .. ':' .. show_id
+end
+
+-- the song_id of a slot record of a countable show if it is a play, else nil: records are JSON
+-- arrays {version, set, song_id, counts (0/1), ...} (apply.lua), ids plain (events.ID_PATTERN)
+local function played(raw)
+  local set, song, counts = string.match(raw, '^%["[^"]*","([^"]*)","([^"]*)",(%d)')
+  if counts == '1' and set ~= 's' then return song end
+  return nil
+end
+
+-- the showkeys of the countable shows from `from` up to `upto` (dates, both included), in order
+local function shows_between(from, upto)
+  return redis.call('ZRANGEBYLEX', K_ORDER, '[' .. from, '(' .. upto .. '~')
+end
+
 -- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of) for
 -- every song with a play up to as_of
 local function each_song_upto(as_of, fn)

@@ -7,28 +7,38 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
           song record JSON}, ...}: the first `limit` songs with a play up to as_of, highest
           score (3 x 30 days + 2 x 90 days + 365 days) first, ties by title then id.
 
-Reads the songs last played in or after the 365 days (the last-play index), each one's
-plays in the window (plays_span); only when fewer than `limit` songs were played in it do the
-songs at a score of 0 (every other song played up to as_of) make up the rest.
+Reads the plays in the 365 days from the slots of the shows in them (one read a show, not one
+a song); a song's plays up to as_of come from its summary, or, if it was played again after
+as_of, from its packed plays, read only for the rows kept. Only when fewer than `limit` songs
+were played in the 365 days do the songs at a score of 0 (every other song played up to
+as_of) make up the rest.
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
-local rows = {}
--- the songs last played in or after the 365 days (the last-play index): their plays in the windows
-each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(d365), '+inf'), function(song, count, first_sk, last_sk)
-  if string.sub(first_sk, 1, 10) > as_of then return end
-  local t, from, upto = plays_between(song, d365, as_of)
-  local w = {0, 0, 0}
-  for entry in entries(t, from, upto) do
-    local date = string.sub(entry, 1, 10)
-    w[3] = w[3] + 1
-    if date >= d90 then w[2] = w[2] + 1 end
-    if date >= d30 then w[1] = w[1] + 1 end
+local rows, counts, songs = {}, {}, {}  -- counts: song -> its plays in the 30, 90 and 365 days
+for _, sk in ipairs(shows_between(d365, as_of)) do
+  local date = string.sub(sk, 1, 10)
+  local in90, in30 = date >= d90, date >= d30
+  for _, raw in ipairs(redis.call('HVALS', show_key_of(sk_show(sk)))) do
+    local song = played(raw)
+    if song then
+      local w = counts[song]
+      if not w then
+        w = {0, 0, 0}
+        counts[song] = w
+        songs[#songs + 1] = song
+      end
+      w[3] = w[3] + 1
+      if in90 then w[2] = w[2] + 1 end
+      if in30 then w[1] = w[1] + 1 end
+    end
   end
-  if w[3] > 0 then
-    local plays = string.sub(last_sk, 1, 10) <= as_of and count or count_entries(t, upto)
-    rows[#rows + 1] = {song, plays, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
-  end
+end
+-- plays up to as_of: the summary's, or, for a song played again since, read for the rows kept
+each_summary(songs, function(song, count, _, last_sk)
+  local w = counts[song]
+  local plays = string.sub(last_sk, 1, 10) <= as_of and count or {count, last_sk}
+  rows[#rows + 1] = {song, plays, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
 end)
 
 if #rows < limit then
@@ -38,4 +48,15 @@ if #rows < limit then
     if not scored[song] then rows[#rows + 1] = {song, plays, 0, 0, 0, 0} end
   end)
 end
-return top_rows(rows, 6, limit)
+local out, later, ids = top_rows(rows, 6, limit), {}, {}
+for _, row in ipairs(out) do
+  if type(row[2]) == 'table' then
+    later[#later + 1] = row
+    ids[#ids + 1] = row[1]
+  end
+end
+each_marks(ids, function(i, marks)
+  local row = later[i]
+  row[2] = plays_upto(row[1], row[2][1], row[2][2], as_of, marks)
+end)
+return out
