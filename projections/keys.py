@@ -21,6 +21,8 @@ marks          hash    song_id -> "YYYY offset\\n" for each year the song was pl
                        in its packed plays that year's first play is (a read of the years
                        asked about instead of the whole string; see lua/lib.lua)
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
+setlists       hash    show_id -> the song_ids of its plays by position, space-separated (the same
+                       shows): what the windows of velocity and bustouts read, a show at a time
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
 first          zset    song_id -> ordinal day of its first play (debuts)
@@ -60,7 +62,7 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 3
+LAYOUT = 4
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
 #: apply and setlist scripts get the ``show:<id>`` keys they need after these.
@@ -80,6 +82,7 @@ BAND_KEYS = (
     "months",
     "stamp",
     "marks",
+    "setlists",
 )
 
 

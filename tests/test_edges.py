@@ -206,6 +206,33 @@ async def test_removals_and_replacements(redis: Redis, service: Queries) -> None
     await check_reference(service, events + back)
 
 
+async def test_windows_forget_plays_removed_uncounted_or_moved_out(redis: Redis, service: Queries) -> None:
+    """The windows of velocity and bustouts read each show's setlist: a show whose only
+    performance was removed, a show no longer counted and a show moved out of the window
+    leave nothing behind there."""
+    played = [
+        show("s1", "2001-01-01"),
+        perf("s1", 1, "a"),
+        show("s2", "2001-02-01"),
+        perf("s2", 1, "b"),
+        show("s3", "2001-02-15"),
+        perf("s3", 1, "c"),
+        show("s4", "2001-02-20"),
+        perf("s4", 1, "a"),
+    ]
+    corrections = [perf_removed("s2", 1), show("s3", "2001-02-15", counts_for_stats=False), show("s4", "1999-01-01")]
+    events = played + corrections
+    await ingest(redis, played)
+    await ingest(redis, corrections)
+    velocity = await service.answer("velocity", {"band": "band", "as_of": "2001-03-01"})
+    assert [(v["song_id"], v["plays_last_year"], v["total_plays"]) for v in velocity] == [("a", 1, 2)]
+    bustouts = await service.answer("bustouts", {"band": "band", "as_of": "2001-03-01", "gap_threshold": 0})
+    assert [(b["song_id"], b["show_id"], b["gap_days"], b["gap_shows"]) for b in bustouts["bustouts"]] == [
+        ("a", "s1", 731, 1)
+    ]
+    await check_reference(service, events, also=("2001-03-01",))
+
+
 async def test_as_of_before_the_first_show_and_unknown_names(redis: Redis, service: Queries) -> None:
     events = [show("s1", "2001-01-01", band_name="The Band"), perf("s1", 1, "a")]
     await ingest(redis, events)

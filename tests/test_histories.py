@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import datasets
 import pytest
@@ -105,12 +106,22 @@ async def assert_marks(redis: Redis, band: str) -> None:
         assert marks[song] == year_marks(plays), song
 
 
-async def test_marks_say_where_each_year_of_a_song_begins(redis: Redis) -> None:
+async def assert_setlists(redis: Redis, band: str, events: list[dict[str, Any]]) -> None:
+    """Every countable show with a play has its setlist: its plays' song_ids by position."""
+    expected: dict[str, list[str]] = {}
+    for play in Reference(events).bands[band].plays:
+        expected.setdefault(play.show_id, []).append(play.song_id)
+    stored = await redis.hgetall(keys.band_key(band, "setlists"))
+    assert len(expected) > 1000
+    assert {show.decode(): setlist.decode().split(" ") for show, setlist in stored.items()} == expected
+
+
+async def test_marks_and_setlists_follow_the_plays(redis: Redis) -> None:
     """Phish applied in order for two thirds (plays appended, new years marked), then the
     rest shuffled with a twentieth of the history again (plays inserted: strings rewritten),
-    in script calls of 1 to 500 events: the marks are right after each part. Without them
-    the answers are the same (a missing mark only makes a read longer) and equal the
-    reference."""
+    in script calls of 1 to 500 events: the marks (where each year of a song's plays begins)
+    and the setlists are right after each part. Without the marks the answers are the same
+    (a missing mark only makes a read longer) and equal the reference."""
     shared_data("phish")
     events = list(datasets.phish())
     rng = random.Random(3)
@@ -119,7 +130,7 @@ async def test_marks_say_where_each_year_of_a_song_begins(redis: Redis) -> None:
     rng.shuffle(tail)
     scripts = Scripts(redis)
     at = 0
-    for part in (events[:cut], tail):
+    for part, applied in ((events[:cut], events[:cut]), (tail, events)):
         done = 0
         while done < len(part):
             size = rng.choice((1, 7, 100, 500))
@@ -129,6 +140,7 @@ async def test_marks_say_where_each_year_of_a_song_begins(redis: Redis) -> None:
             assert not outcome.failed and not outcome.dead, outcome.errors
             done, at = done + len(chunk), at + len(chunk)
         await assert_marks(redis, "phish")
+        await assert_setlists(redis, "phish", applied)
 
     ref, service = Reference(events), Queries(scripts)
     dates = as_of_dates(events)

@@ -18,7 +18,7 @@ slots, song titles) are read into and written through a cache for the batch, and
 Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays: new plays
 after its last one appended, anything else rewritten as a set, its marks with them;
 idempotent, no counters) and what is derived from them (summaries, first and seen days,
-per-show and per-month counts: recomputed, not counted). A batch interrupted midway has
+per-show counts and setlists, per-month counts: recomputed, not counted). A batch interrupted midway has
 written no record, so its re-application redoes all of it (finding its plays already
 appended, it rewrites the set and its marks).
 ]]
@@ -29,7 +29,7 @@ local slots = {}        -- show key -> {pos4 -> decoded slot record (false: dele
 local slots_dirty = {}  -- show key -> {pos4 -> true}: slots to write at the end
 local dirty = {}        -- songs whose derived state must be recomputed at the end
 local months = {}       -- months ('YYYY-MM') whose counts must be recomputed at the end
-local tallies = {}      -- show_id -> show key: shows whose play count must be recomputed at the end
+local tallies = {}      -- show_id -> show key: shows whose plays (count, setlist) must be recomputed at the end
 local play_changes = {} -- song -> {plays entry -> true (added) or false (removed)}: at the end
 local titles = {}       -- song -> the newest {v, title, slug} this batch carries
 
@@ -65,9 +65,7 @@ local function put_slot(show_key, pos4, slot)
   slots_dirty[show_key][pos4] = true
 end
 
--- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone;
--- the read scripts match the first four fields of the JSON text (lib.lua, played), so these
--- stay first and in this order
+-- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone
 local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end
@@ -157,15 +155,19 @@ local function fix_repeats(song, s, sk)
   end
 end
 
--- the number of plays at one show, from its slots: 0 unless the show is live and countable
-local function count_plays(show_id, show_key)
+-- the plays at one show, from its slots: their song_ids by position; none unless the show is
+-- live and countable
+local function show_plays(show_id, show_key)
   local show = get_show(show_id)
-  if not (is_live(show) and show.counts) then return 0 end
-  local n = 0
-  for _, slot in pairs(show_slots(show_key)) do
-    if slot and slot[2] and is_play(show, slot) then n = n + 1 end
+  if not (is_live(show) and show.counts) then return {} end
+  local slots_, positions = show_slots(show_key), {}
+  for pos4, slot in pairs(slots_) do
+    if slot and slot[2] and is_play(show, slot) then positions[#positions + 1] = pos4 end
   end
-  return n
+  table.sort(positions)
+  local songs = {}
+  for i, pos4 in ipairs(positions) do songs[i] = slots_[pos4][3] end
+  return songs
 end
 
 -- add (or remove) one live slot of a live show (whose slots are in show_key) to (from) the indexes
@@ -285,8 +287,14 @@ for song in pairs(dirty) do
   end
 end
 for show_id, show_key in pairs(tallies) do
-  local n = count_plays(show_id, show_key)
-  if n > 0 then redis.call('HSET', K_SHOWPLAYS, show_id, n) else redis.call('HDEL', K_SHOWPLAYS, show_id) end
+  local songs = show_plays(show_id, show_key)
+  if #songs > 0 then
+    redis.call('HSET', K_SHOWPLAYS, show_id, #songs)
+    redis.call('HSET', K_SETLISTS, show_id, table.concat(songs, ' '))
+  else
+    redis.call('HDEL', K_SHOWPLAYS, show_id)
+    redis.call('HDEL', K_SETLISTS, show_id)
+  end
 end
 for month in pairs(months) do
   local shows_n, plays_n = shows_and_plays('[' .. month .. '-', '(' .. month .. '~')

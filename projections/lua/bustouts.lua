@@ -8,38 +8,55 @@ Returns: {band name or false, {{song record JSON, song_id, showkey, previous pla
 ]]
 local from, as_of, by_days, threshold = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4])
 
-local days, indexes = {}, {}  -- the ordinal day of a date, the index of a showkey, as read
+-- the countable shows from the first day of the window's first year to as_of, and their
+-- indexes in show order (any other show's is read when asked for)
+local order = shows_between(string.sub(from, 1, 4) .. '-01-01', as_of)
+local days, indexes = {}, {}  -- the ordinal day of a date, the index of a showkey
+if #order > 0 then
+  local first = show_index(order[1])
+  for i, sk in ipairs(order) do indexes[sk] = first + i - 1 end
+end
 local function day(sk)
-  local date = string.sub(sk, 1, 10)
-  if not days[date] then days[date] = ordinal(date) end
-  return days[date]
+  if not days[sk] then days[sk] = ordinal(sk) end
+  return days[sk]
 end
 local function index(sk)
   if not indexes[sk] then indexes[sk] = show_index(sk) end
   return indexes[sk]
 end
--- the showkey of a plays entry (what precedes its position: the entry's third space on)
-local function entry_sk(entry)
-  return string.sub(entry, 1, string.find(entry, ' ', 19, true) - 1)
+local function gap(prev, sk)
+  if by_days then return day(sk) - day(prev) end
+  return index(sk) - index(prev)
 end
 
--- the plays in the window of each song last played in or after it (the last-play index),
--- each with the song's play before it
-local rows = {}
-each_summary(redis.call('ZRANGEBYSCORE', K_LAST, day_score(from), '+inf'), function(song, _, first_sk)
-  if string.sub(first_sk, 1, 10) > as_of then return end
-  local t, start, upto = plays_between(song, from, as_of)
-  local prev = entry_before(t, start)
-  prev = prev and entry_sk(prev)
-  for entry in entries(t, start, upto) do
-    local sk = entry_sk(entry)
-    if prev then
-      local gap
-      if by_days then gap = day(sk) - day(prev) else gap = index(sk) - index(prev) end
-      if gap >= threshold then rows[#rows + 1] = {song, sk, string.sub(entry, #sk + 2, #sk + 5), prev} end
+-- the plays of those shows (their setlists), in show order, each after the play before it
+-- of its song; a song's first play since the start of that year is the first of its year,
+-- so the play before it is the entry before that year's mark in its packed plays (after the scan)
+local rows, last, firsts = {}, {}, {}  -- last: song -> the showkey of its play last seen
+each_setlist(order, function(sk, setlist)
+  local inside, at = sk >= from, 0
+  for song in string.gmatch(setlist, '%S+') do
+    at = at + 1
+    local prev = last[song]
+    if inside and prev == nil then
+      firsts[#firsts + 1] = {song, sk, at}
+    elseif inside and gap(prev, sk) >= threshold then
+      rows[#rows + 1] = {song, sk, at, prev}
     end
-    prev = sk
+    last[song] = sk
   end
+end)
+local ids = {}
+for i, first in ipairs(firsts) do ids[i] = first[1] end
+each_marks(ids, function(i, marks)
+  local song, sk, at = firsts[i][1], firsts[i][2], firsts[i][3]
+  local prev = entry_before_mark(song, marks, sk)
+  if prev == false then  -- the marks do not point at it: read around the show's plays
+    local t = plays_span(song, sk, sk)
+    prev = entry_before(t, cut(t, sk .. ' ', false))
+  end
+  prev = prev and play_parts(prev)
+  if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
 end)
 
 -- in show order

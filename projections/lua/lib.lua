@@ -1,11 +1,12 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
-KEYS[1..15] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
+KEYS[1..16] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
-      KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
+      KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14],
+      KEYS[15], KEYS[16]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -279,6 +280,26 @@ local function plays_span(song, from, upto, marks)
   end
 end
 
+-- the entry before the first play of a year in a song's packed plays (showkey `sk`), found
+-- through the year's mark: nil if there is none (a first play), false if the marks do not
+-- point at that play (then it must be looked up otherwise)
+local function entry_before_mark(song, marks, sk)
+  local i = marks_upto(marks, string.sub(sk, 1, 4))
+  if i == 0 or string.sub(marks, (i - 1) * MARK + 1, (i - 1) * MARK + 4) ~= string.sub(sk, 1, 4) then return false end
+  local at, back = mark_offset(marks, i), 128
+  while true do
+    local lo_ = math.max(0, at - back)
+    local t = redis.call('GETRANGE', plays_key(song), lo_, at + #sk)
+    if string.sub(t, at - lo_ + 1, at - lo_ + #sk + 1) ~= sk .. ' ' then return false end
+    if at == 0 then return nil end
+    -- the entry that ends at the mark, if the window holds all of it
+    local newline = string.find(string.sub(t, 1, at - lo_ - 1), '\n[^\n]*$')
+    if newline then return string.sub(t, newline + 1, at - lo_ - 1) end
+    if lo_ == 0 then return string.sub(t, 1, at - 1) end
+    back = back * 4
+  end
+end
+
 -- the entries of a song's packed plays from `from` up to `upto` (plays_span), as a string
 -- and the cuts before and after them in it
 local function plays_between(song, from, upto)
@@ -367,17 +388,17 @@ local function each_marks(songs, fn)
   end
 end
 
--- the key of a show's slots (show:<id>), named here as the plays keys are (see above)
-local function show_key_of(show_id)
-  return string.sub(K_SHOWS, 1, -2) .. ':' .. show_id
-end
-
--- the song_id of a slot record of a countable show if it is a play, else nil: records are JSON
--- arrays {version, set, song_id, counts (0/1), ...} (apply.lua), ids plain (events.ID_PATTERN)
-local function played(raw)
-  local set, song, counts = string.match(raw, '^%["[^"]*","([^"]*)","([^"]*)",(%d)')
-  if counts == '1' and set ~= 's' then return song end
-  return nil
+-- fn(showkey, setlist) for each of `order` (showkeys of countable shows) with a play: its
+-- plays' song_ids by position, space-separated (the setlists hash), read 512 shows at a time
+local function each_setlist(order, fn)
+  for start = 1, #order, 512 do
+    local chunk = {unpack(order, start, math.min(start + 511, #order))}
+    for i, sk in ipairs(chunk) do chunk[i] = sk_show(sk) end
+    local lists = redis.call('HMGET', K_SETLISTS, unpack(chunk))
+    for i = 1, #chunk do
+      if lists[i] then fn(order[start + i - 1], lists[i]) end
+    end
+  end
 end
 
 -- the showkeys of the countable shows from `from` up to `upto` (dates, both included), in order

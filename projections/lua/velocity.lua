@@ -7,8 +7,7 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
           song record JSON}, ...}: the first `limit` songs with a play up to as_of, highest
           score (3 x 30 days + 2 x 90 days + 365 days) first, ties by title then id.
 
-Reads the plays in the 365 days from the slots of the shows in them (one read a show, not one
-a song); a song's plays up to as_of come from its summary, or, if it was played again after
+Reads the plays in the 365 days from the setlists of the shows in them (not song by song); a song's plays up to as_of come from its summary, or, if it was played again after
 as_of, from its packed plays, read only for the rows kept. Only when fewer than `limit` songs
 were played in the 365 days do the songs at a score of 0 (every other song played up to
 as_of) make up the rest.
@@ -16,24 +15,21 @@ as_of) make up the rest.
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
 local rows, counts, songs = {}, {}, {}  -- counts: song -> its plays in the 30, 90 and 365 days
-for _, sk in ipairs(shows_between(d365, as_of)) do
+each_setlist(shows_between(d365, as_of), function(sk, setlist)
   local date = string.sub(sk, 1, 10)
   local in90, in30 = date >= d90, date >= d30
-  for _, raw in ipairs(redis.call('HVALS', show_key_of(sk_show(sk)))) do
-    local song = played(raw)
-    if song then
-      local w = counts[song]
-      if not w then
-        w = {0, 0, 0}
-        counts[song] = w
-        songs[#songs + 1] = song
-      end
-      w[3] = w[3] + 1
-      if in90 then w[2] = w[2] + 1 end
-      if in30 then w[1] = w[1] + 1 end
+  for song in string.gmatch(setlist, '%S+') do
+    local w = counts[song]
+    if not w then
+      w = {0, 0, 0}
+      counts[song] = w
+      songs[#songs + 1] = song
     end
+    w[3] = w[3] + 1
+    if in90 then w[2] = w[2] + 1 end
+    if in30 then w[1] = w[1] + 1 end
   end
-end
+end)
 -- plays up to as_of: the summary's, or, for a song played again since, read for the rows kept
 each_summary(songs, function(song, count, _, last_sk)
   local w = counts[song]
