@@ -55,7 +55,7 @@ each_marks(ids, function(i, marks)
     local t = plays_span(song, sk, sk)
     prev = entry_before(t, cut(t, sk .. ' ', false))
   end
-  prev = prev and play_parts(prev)
+  prev = prev and string.sub(prev, 1, string.find(prev, ' ', 19, true) - 1)  -- its showkey
   if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
 end)
 

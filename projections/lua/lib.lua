@@ -292,9 +292,13 @@ local function entry_before_mark(song, marks, sk)
     local t = redis.call('GETRANGE', plays_key(song), lo_, at + #sk)
     if string.sub(t, at - lo_ + 1, at - lo_ + #sk + 1) ~= sk .. ' ' then return false end
     if at == 0 then return nil end
-    -- the entry that ends at the mark, if the window holds all of it
-    local newline = string.find(string.sub(t, 1, at - lo_ - 1), '\n[^\n]*$')
-    if newline then return string.sub(t, newline + 1, at - lo_ - 1) end
+    -- the entry that ends at the mark (its newline at at - lo_ in t), if the window holds all of it
+    local start, newline = nil, string.find(t, '\n', 1, true)
+    while newline and newline < at - lo_ do
+      start = newline + 1
+      newline = string.find(t, '\n', start, true)
+    end
+    if start then return string.sub(t, start, at - lo_ - 1) end
     if lo_ == 0 then return string.sub(t, 1, at - 1) end
     back = back * 4
   end
