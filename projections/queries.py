@@ -328,10 +328,11 @@ class Queries:
         as_of, unit = p["as_of"], p["unit"]
         start = _before(as_of, p["days"]).isoformat()
         args = [start, as_of.isoformat(), unit, p["gap_threshold"]]
-        name, rows = await self._read("bustouts", p["band"], gen, args)
+        name, rows, records = await self._read("bustouts", p["band"], gen, args)
+        shows = [_record(raw) for raw in records]  # each show's record, once for its rows
         out = []
-        for raw, song_id, showkey, previous, gap_days, gap_shows, show_raw in rows:
-            song, show = _record(raw), _record(show_raw)
+        for raw, song_id, showkey, previous, gap_days, gap_shows, at in rows:
+            song, show = _record(raw), shows[at - 1]
             out.append(
                 {
                     "song_id": song_id.decode(),

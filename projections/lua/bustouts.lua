@@ -4,7 +4,8 @@ KEYS: the band's keys (projections.keys.BAND_KEYS order).
 ARGV[1]: first day of the window; ARGV[2]: as_of (last day); ARGV[3]: unit 'days' or 'shows';
 ARGV[4]: threshold in that unit.
 Returns: {band name or false, {{song record JSON, song_id, showkey, previous play's showkey,
-          gap in days, gap in shows, show record JSON}, ...}} in show order.
+          gap in days, gap in shows, place of its show's record (from 1)}, ...} in show order,
+          {show record JSON, ...}}.
 ]]
 local from, as_of, by_days, threshold = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4])
 
@@ -64,11 +65,14 @@ table.sort(rows, function(a, b)
   if a[2] ~= b[2] then return a[2] < b[2] end
   return a[3] < b[3]
 end)
-local out, records = {}, {}  -- records: show records, read once a show
+local out, records, at = {}, {}, {}  -- records: the show records, each once; at: show -> its place there
 for i, row in ipairs(rows) do
   local song, sk, prev = row[1], row[2], row[4]
   local show = sk_show(sk)
-  records[show] = records[show] or redis.call('HGET', K_SHOWS, show)
-  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), records[show]}
+  if not at[show] then
+    records[#records + 1] = redis.call('HGET', K_SHOWS, show)
+    at[show] = #records
+  end
+  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), at[show]}
 end
-return {redis.call('HGET', K_META, 'name'), out}
+return {redis.call('HGET', K_META, 'name'), out, records}
