@@ -65,9 +65,12 @@ LIVE_REST = 1.0
 #: next question finds its answer ready; a burst of write-throughs refreshes once.
 REFRESH_DELAY = 0.2
 #: A batch of at most this many entries read from the stream (live events arriving one by
-#: one, not a backfill) refreshes the answers about its bands the same way, where the
-#: consumer serves questions too (role "all").
+#: one, not a backfill) refreshes the answers about its bands the same way.
 REFRESH_BATCH = 20
+#: The channel on which a process that applied live changes (a write-through, or a batch of
+#: at most ``REFRESH_BATCH`` from the stream) names their bands: every process that answers
+#: questions refreshes its answers about them, whichever process applied them.
+CHANGED_CHANNEL = "setlist-stats.changed"
 
 
 def query_subject(name: str) -> str:
@@ -107,15 +110,16 @@ def refusal(error: QueryError) -> dict[str, Any]:
 class Service:
     """The running pieces shared by the handlers: one Redis client, its scripts, the queries."""
 
-    def __init__(self, settings: Settings, url: str) -> None:
+    def __init__(self, settings: Settings, url: str, broker: RedisBroker | None = None) -> None:
         self.settings = settings
         self.url = url
+        self.broker = broker  # for the announcements of live changes (CHANGED_CHANNEL)
         self.redis: Redis | None = None
         self.scripts: Scripts | None = None
         self.queries: Queries | None = None
         self.reclaimer: Reclaimer | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
-        self._writes: dict[str, int] = {}  # live changes applied per band (see _refresh_soon)
+        self._writes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
         self._refreshes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -163,9 +167,8 @@ class Service:
             outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
             if outcome.done:
                 await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
-            if len(entries) <= REFRESH_BATCH and self.settings.role == "all":
-                for band in outcome.bands:  # a trickle of live events, not a backfill
-                    self._refresh_soon(band)
+            if len(entries) <= REFRESH_BATCH and outcome.bands:  # a trickle of live events, not a backfill
+                await self.announce(outcome.bands)
             if outcome.failed:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
             if live:
@@ -209,15 +212,25 @@ class Service:
         result["applied"] = bool(outcome.applied)
         if outcome.applied:
             self.queries.changed(event.band)  # the question that follows skips a round trip
-            self._refresh_soon(event.band)
+            await self.announce([event.band])
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
         return {"ok": True, "result": result}
 
-    def _refresh_soon(self, band: str) -> None:
+    async def announce(self, bands: list[str]) -> None:
+        """Tell every process that answers questions (this one too, if it does) that live
+        changes to ``bands`` were applied (``CHANGED_CHANNEL``)."""
+        if self.broker is None:
+            return
+        try:
+            await self.broker.publish(bands, channel=CHANGED_CHANNEL)
+        except Exception:  # the answers are computed when asked all the same
+            log.exception("announcing the changes to %s failed", ", ".join(bands))
+
+    def refresh_soon(self, band: str) -> None:
         """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
-        change (a write-through, or a live event from the stream), unless another comes to
-        the band first (then after that one)."""
+        change (announced: a write-through, or a live event from the stream), unless another
+        comes to the band first (then after that one)."""
         self._writes[band] = written = self._writes.get(band, 0) + 1
         task = asyncio.create_task(self._refresh(band, written))
         self._refreshes.add(task)
@@ -258,7 +271,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         logger=logging.getLogger("setlist-stats.broker"),
         log_level=logging.DEBUG,
     )
-    service = Service(settings, url)
+    service = Service(settings, url, broker)
     app = FastStream(broker, logger=log)
     app.on_startup(service.start)
     app.after_shutdown(service.stop)
@@ -293,6 +306,11 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         @broker.subscriber(list=PUBLISH_LIST)  # a list: each write-through is taken by one process
         async def on_publish(body: Any) -> Any:
             return await service.publish(body)
+
+        @broker.subscriber(channel=CHANGED_CHANNEL)  # a channel: every process hears it
+        async def on_changed(bands: list[str]) -> None:
+            for band in bands:
+                service.refresh_soon(band)
 
     app.context.set_global("service", service)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
@@ -163,10 +164,11 @@ async def evalsha_calls(redis: Redis) -> int:
     return int((await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-@pytest.mark.parametrize("path", ["write-through", "stream"])
+@pytest.mark.parametrize("path", ["write-through", "stream", "split"])
 async def test_questions_asked_before_a_live_event_are_ready_after_it(redis: Redis, redis_url: str, path: str) -> None:
     """After a live event (a write-through, or one event appended to the stream and applied
-    by the consumer of a one-process serve), the process answers the band's recently asked
+    by the consumer of a one-process serve, or by a consumer process beside a handlers
+    process: "split"), the process answering questions answers the band's recently asked
     questions again (``REFRESH_DELAY`` later): asked next, each comes from the cache, with
     the change."""
     history = backfill(30, band="live")
@@ -176,8 +178,10 @@ async def test_questions_asked_before_a_live_event_are_ready_after_it(redis: Red
         ("bustouts", {"band": "live", "as_of": AS_OF, "unit": "shows", "gap_threshold": 3}),
         ("song", {"band": "live", "song_id": "song1", "as_of": AS_OF}),
     ]
-    async with running(settings_for_tests(), redis_url) as app:
-        queries = app.context.get("service").queries
+    roles = ["handlers", "consumer"] if path == "split" else ["all"]
+    async with AsyncExitStack() as stack:
+        apps = [await stack.enter_async_context(running(settings_for_tests(role=r), redis_url)) for r in roles]
+        queries = apps[0].context.get("service").queries
         await wait_settled(redis, await publish(redis, [json.dumps(e) for e in history]), timeout=60)
         async with StatsClient(redis_url, timeout=10) as client:
             before = [await client.query(name, **params) for name, params in asked]
