@@ -11,6 +11,7 @@ questions again, so that the next asker finds them ready.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -81,6 +82,7 @@ class Queries:
         self.redis = scripts.redis
         self._cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._cache_size = cache_size
+        self._computing: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}  # answers being computed
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._changed: set[str] = set()  # bands this process changed since it last probed them
         # per band, the questions answered most recently (the ones refresh() answers again)
@@ -154,12 +156,29 @@ class Queries:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        if query == "bands":
+        # one computation of a question at a time: those asking it meanwhile await it (a
+        # burst of fans after a change runs one script, not one each)
+        computing = self._computing.get(key)
+        if computing is None:
+            computing = asyncio.ensure_future(self._compute(key, checked))
+            self._computing[key] = computing
+            computing.add_done_callback(lambda task: self._computed(key, task))
+        return await asyncio.shield(computing)
+
+    async def _compute(self, key: tuple[Any, ...], checked: dict[str, Any]) -> bytes:
+        """A question's answer computed, and kept under ``key`` (generation, stamps, question)."""
+        generation, stamps, question = key
+        if question[0] == "bands":
             answer = _encode(await self.bands(checked, generation, [band for band, _ in stamps]))
         else:
-            answer = _encode(await self._handlers[query](checked, generation))
+            answer = _encode(await self._handlers[question[0]](checked, generation))
         self._keep(key, answer)
         return answer
+
+    def _computed(self, key: tuple[Any, ...], task: asyncio.Future[bytes]) -> None:
+        del self._computing[key]
+        if not task.cancelled():
+            task.exception()  # retrieved, in case every asker has gone
 
     def _keep(self, key: tuple[Any, ...], answer: bytes) -> None:
         self._cache[key] = answer

@@ -121,3 +121,24 @@ async def test_a_request_nobody_answers_times_out(redis: Redis, redis_url: str) 
         with pytest.raises(TimeoutError):
             await client.stats("band")
         assert client._waiting == {}
+
+
+async def test_askers_of_one_question_at_once_share_its_computation(redis: Redis, service: Queries) -> None:
+    """Sixteen askers of one question at once after a change: one script runs and all get its
+    answer; a question refused is refused to all who asked it."""
+    await ingest(redis, [show("s1", "2001-01-01"), perf("s1", 1, "a"), perf("s1", 2, "b")])
+    await asyncio.sleep(0.5)  # the refresh after the live events has nothing to answer
+    params = {"band": "band", "as_of": "2001-06-01", "min_plays": 1}
+
+    async def evalsha_calls() -> int:
+        return int((await redis.info("commandstats")).get("cmdstat_evalsha", {}).get("calls", 0))
+
+    await asyncio.gather(*(redis.ping() for _ in range(32)))  # connections ready for every asker
+    calls = await evalsha_calls()
+    answers = await asyncio.gather(*(service.answer("gaps", dict(params)) for _ in range(16)))
+    assert await evalsha_calls() == calls + 1
+    assert [row["song_id"] for row in answers[0]] == ["a", "b"] and all(a == answers[0] for a in answers)
+    refused = await asyncio.gather(
+        *(service.answer("setlist", {"band": "band", "show_id": "zzz"}) for _ in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(r, QueryError) and r.code == "not_found" for r in refused), refused
