@@ -12,7 +12,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import msgspec
@@ -120,7 +120,7 @@ class Service:
         self.reclaimer: Reclaimer | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
         self._writes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
-        self._refreshes: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
 
     async def start(self) -> None:
         self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
@@ -142,7 +142,7 @@ class Service:
         )
 
     async def stop(self) -> None:
-        for task in self._refreshes:
+        for task in self._tasks:
             task.cancel()
         if self._reclaim_task:
             self._reclaim_task.cancel()
@@ -168,7 +168,7 @@ class Service:
             if outcome.done:
                 await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
             if len(entries) <= REFRESH_BATCH and outcome.bands:  # a trickle of live events, not a backfill
-                await self.announce(outcome.bands)
+                self.announce(outcome.bands)
             if outcome.failed:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
             if live:
@@ -212,29 +212,36 @@ class Service:
         result["applied"] = bool(outcome.applied)
         if outcome.applied:
             self.queries.changed(event.band)  # the question that follows skips a round trip
-            await self.announce([event.band])
+            self.announce([event.band])
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
         return {"ok": True, "result": result}
 
-    async def announce(self, bands: list[str]) -> None:
+    def announce(self, bands: list[str]) -> None:
         """Tell every process that answers questions (this one too, if it does) that live
-        changes to ``bands`` were applied (``CHANGED_CHANNEL``)."""
-        if self.broker is None:
-            return
+        changes to ``bands`` were applied (``CHANGED_CHANNEL``); sent beside the reply or the
+        next read, not before them."""
+        if self.broker is not None:
+            self._background(self._announce(self.broker, bands))
+
+    async def _announce(self, broker: RedisBroker, bands: list[str]) -> None:
         try:
-            await self.broker.publish(bands, channel=CHANGED_CHANNEL)
+            await broker.publish(bands, channel=CHANGED_CHANNEL)
         except Exception:  # the answers are computed when asked all the same
             log.exception("announcing the changes to %s failed", ", ".join(bands))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` as a task of this service's (cancelled when it stops)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def refresh_soon(self, band: str) -> None:
         """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
         change (announced: a write-through, or a live event from the stream), unless another
         comes to the band first (then after that one)."""
         self._writes[band] = written = self._writes.get(band, 0) + 1
-        task = asyncio.create_task(self._refresh(band, written))
-        self._refreshes.add(task)
-        task.add_done_callback(self._refreshes.discard)
+        self._background(self._refresh(band, written))
 
     async def _refresh(self, band: str, written: int) -> None:
         assert self.queries
