@@ -7,10 +7,11 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
           song record JSON}, ...}: the first `limit` songs with a play up to as_of, highest
           score (3 x 30 days + 2 x 90 days + 365 days) first, ties by title then id.
 
-Reads the plays in the 365 days from the setlists of the shows in them (not song by song); a song's plays up to as_of come from its summary, or, if it was played again after
-as_of, from its packed plays, read only for the rows kept. Only when fewer than `limit` songs
-were played in the 365 days do the songs at a score of 0 (every other song played up to
-as_of) make up the rest.
+Reads the plays in the 365 days from the setlists of the shows in them (not song by song);
+a song's plays up to as_of come from its summary, or, if it was played again after as_of,
+from its packed plays, read only for the rows kept. Only when fewer than `limit` songs were
+played in the 365 days do the songs at a score of 0 (every other song played up to as_of)
+make up the rest.
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
