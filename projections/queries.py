@@ -83,6 +83,8 @@ class Queries:
         self._cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._cache_size = cache_size
         self._computing: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}  # answers being computed
+        self._probing: dict[tuple[Any, ...], asyncio.Future[bytes | None]] = {}  # ... with their probe
+        self._known: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._changed: set[str] = set()  # bands this process changed since it last probed them
         # per band, the questions answered most recently (the ones refresh() answers again)
@@ -112,9 +114,15 @@ class Queries:
         checked = validate(query, params, today)
         question = (query, *sorted(checked.items()))  # with the generation and stamps, the cache key
         answer = None
-        if query != "bands" and checked["band"] in self._changed:
+        if query != "bands" and (checked["band"] in self._changed or question not in self._known):
+            # no answer to find in the cache (the band changed here, or a question new to this
+            # process): its script goes along with the probe, one computation at a time
             self._changed.discard(checked["band"])
-            answer = await self._answer_with_probe(question, checked)
+            probing = self._probing.get(question)
+            if probing is None:
+                probing = self._probing[question] = asyncio.ensure_future(self._answer_with_probe(question, checked))
+                probing.add_done_callback(lambda task: self._done(self._probing, question, task))
+            answer = await asyncio.shield(probing)
         if answer is None:
             answer = await self._answer_checked(question, checked)
         if query != "bands":
@@ -160,9 +168,8 @@ class Queries:
         # burst of fans after a change runs one script, not one each)
         computing = self._computing.get(key)
         if computing is None:
-            computing = asyncio.ensure_future(self._compute(key, checked))
-            self._computing[key] = computing
-            computing.add_done_callback(lambda task: self._computed(key, task))
+            computing = self._computing[key] = asyncio.ensure_future(self._compute(key, checked))
+            computing.add_done_callback(lambda task: self._done(self._computing, key, task))
         return await asyncio.shield(computing)
 
     async def _compute(self, key: tuple[Any, ...], checked: dict[str, Any]) -> bytes:
@@ -175,8 +182,10 @@ class Queries:
         self._keep(key, answer)
         return answer
 
-    def _computed(self, key: tuple[Any, ...], task: asyncio.Future[bytes]) -> None:
-        del self._computing[key]
+    @staticmethod
+    def _done(under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
+        """A computation has ended: the next asker starts another (or finds it cached)."""
+        del under_way[key]
         if not task.cancelled():
             task.exception()  # retrieved, in case every asker has gone
 
@@ -184,6 +193,11 @@ class Queries:
         self._cache[key] = answer
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+        question = key[2]
+        self._known[question] = None
+        self._known.move_to_end(question)
+        if len(self._known) > self._cache_size:
+            self._known.popitem(last=False)
 
     async def _answer_with_probe(self, question: tuple[Any, ...], checked: dict[str, Any]) -> bytes | None:
         """The answer in one round trip: the probe and the query's script in one pipeline,
