@@ -5,7 +5,7 @@ projection and shapes its rows here; nothing reads a band's whole performance hi
 
 Answers are cached (encoded) under the band's change stamp, which every apply that changes
 the band bumps atomically with the change: a cached answer is served only while nothing it
-depends on has changed. After a write-through, ``refresh`` answers the band's recently asked
+depends on has changed. After a live change, ``refresh`` answers the band's recently asked
 questions again, so that the next asker finds them ready.
 """
 
@@ -28,8 +28,8 @@ from .values import number, text
 
 _json = msgspec.json.Decoder()
 _encode = msgspec.json.Encoder().encode
-#: Questions per band that ``Queries.refresh`` answers again after a write-through: the
-#: ones answered most recently.
+#: Questions per band that ``Queries.refresh`` answers again after a live change: the ones
+#: answered most recently.
 REFRESHED_PER_BAND = 32
 #: Set by ``Queries._answer_with_probe``: where ``Queries._read`` keeps the probe's replies.
 _PROBE: ContextVar[list[Any] | None] = ContextVar("probe", default=None)
@@ -132,7 +132,7 @@ class Queries:
     async def refresh(self, band: str) -> int:
         """Answer again, into the cache, the questions about ``band`` asked most recently
         (``REFRESHED_PER_BAND``), so that whoever asks one next finds it ready; called after
-        a write-through changed the band. Returns how many were answered."""
+        a live change to the band. Returns how many were answered."""
         self._changed.discard(band)  # the questions go the usual way: probe, then script
         answered = 0
         for question, checked in list(self._asked.get(band, {}).items()):

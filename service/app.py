@@ -60,9 +60,10 @@ LIVE_WINDOW_MS = 600_000
 #: While they do, seconds a consumer rests per second of applying: the backlog goes at
 #: about half speed, and write-throughs and queries find Redis and a core free.
 LIVE_REST = 1.0
-#: Seconds after the last write-through to a band before the questions about it asked most
-#: recently are answered again into the cache (``Queries.refresh``): during a show, the
-#: next question finds its answer ready; a burst of write-throughs refreshes once.
+#: Seconds after the last live change to a band (announced on ``CHANGED_CHANNEL``) before the
+#: questions about it asked most recently are answered again into the cache
+#: (``Queries.refresh``): during a show, the next question finds its answer ready; a burst of
+#: changes refreshes once.
 REFRESH_DELAY = 0.2
 #: A batch of at most this many entries read from the stream (live events arriving one by
 #: one, not a backfill) refreshes the answers about its bands the same way.
@@ -119,7 +120,7 @@ class Service:
         self.queries: Queries | None = None
         self.reclaimer: Reclaimer | None = None
         self._reclaim_task: asyncio.Task[None] | None = None
-        self._writes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
+        self._changes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
         self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
 
     async def start(self) -> None:
@@ -162,17 +163,19 @@ class Service:
         # while live events are published, a script call's worth at a time, resting after
         # each (LIVE_REST): write-throughs and queries find Redis, a core and this event loop free
         step = chunk if live else len(entries)
+        applied: set[str] = set()  # the bands the batch changed (or left as they were)
         for start in range(0, len(entries), step):
             started = time.perf_counter()
             outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
             if outcome.done:
                 await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
-            if len(entries) <= REFRESH_BATCH and outcome.bands:  # a trickle of live events, not a backfill
-                self.announce(outcome.bands)
+            applied.update(outcome.bands)
             if outcome.failed:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
             if live:
                 await self.rest((time.perf_counter() - started) * LIVE_REST)
+        if applied and len(entries) <= REFRESH_BATCH:  # a trickle of live events, not a backfill
+            self.announce(sorted(applied))
 
     async def rest(self, seconds: float) -> None:
         """A consumer's pause after a script call's worth of entries while live events are
@@ -240,14 +243,14 @@ class Service:
         """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
         change (announced: a write-through, or a live event from the stream), unless another
         comes to the band first (then after that one)."""
-        self._writes[band] = written = self._writes.get(band, 0) + 1
-        self._background(self._refresh(band, written))
+        self._changes[band] = change = self._changes.get(band, 0) + 1
+        self._background(self._refresh(band, change))
 
-    async def _refresh(self, band: str, written: int) -> None:
+    async def _refresh(self, band: str, change: int) -> None:
         assert self.queries
         await asyncio.sleep(REFRESH_DELAY)
-        if self._writes.get(band) != written:
-            return  # a later write-through refreshes
+        if self._changes.get(band) != change:
+            return  # a later change refreshes
         try:
             await self.queries.refresh(band)
         except Exception:  # the questions are answered when asked all the same

@@ -52,10 +52,7 @@ for i, first in ipairs(firsts) do ids[i] = first[1] end
 each_marks(ids, function(i, marks)
   local song, sk, at = firsts[i][1], firsts[i][2], firsts[i][3]
   local prev = entry_before_mark(song, marks, sk)
-  if prev == false then  -- the marks do not point at it: read around the show's plays
-    local t = plays_span(song, sk, sk)
-    prev = entry_before(t, cut(t, sk .. ' ', false))
-  end
+  if prev == false then prev = previous_play(song, sk, '') end  -- the marks do not point at it
   prev = prev and string.sub(prev, 1, string.find(prev, ' ', 19, true) - 1)  -- its showkey
   if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
 end)

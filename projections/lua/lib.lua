@@ -236,11 +236,16 @@ local function marks_upto(marks, year)
   return lo_
 end
 
+-- the year of a song's i-th mark (from 1)
+local function mark_year(marks, i)
+  return string.sub(marks, (i - 1) * MARK + 1, (i - 1) * MARK + 4)
+end
+
 -- the latest year before `year` (both 'YYYY') in which a song was played, from its marks; nil
 -- for none
 local function year_before(marks, year)
   local i = marks_upto(marks, string.format('%04d', tonumber(year) - 1))
-  return i > 0 and string.sub(marks, (i - 1) * MARK + 1, (i - 1) * MARK + 4) or nil
+  return i > 0 and mark_year(marks, i) or nil
 end
 
 -- the offset of a song's i-th mark (from 1)
@@ -285,21 +290,16 @@ end
 -- point at that play (then it must be looked up otherwise)
 local function entry_before_mark(song, marks, sk)
   local i = marks_upto(marks, string.sub(sk, 1, 4))
-  if i == 0 or string.sub(marks, (i - 1) * MARK + 1, (i - 1) * MARK + 4) ~= string.sub(sk, 1, 4) then return false end
+  if i == 0 or mark_year(marks, i) ~= string.sub(sk, 1, 4) then return false end
   local at, back = mark_offset(marks, i), 128
   while true do
     local lo_ = math.max(0, at - back)
     local t = redis.call('GETRANGE', plays_key(song), lo_, at + #sk)
     if string.sub(t, at - lo_ + 1, at - lo_ + #sk + 1) ~= sk .. ' ' then return false end
     if at == 0 then return nil end
-    -- the entry that ends at the mark (its newline at at - lo_ in t), if the window holds all of it
-    local start, newline = nil, string.find(t, '\n', 1, true)
-    while newline and newline < at - lo_ do
-      start = newline + 1
-      newline = string.find(t, '\n', start, true)
-    end
-    if start then return string.sub(t, start, at - lo_ - 1) end
-    if lo_ == 0 then return string.sub(t, 1, at - 1) end
+    -- the entry that ends at the mark, if the window holds all of it
+    local entry = entry_before(t, at - lo_)
+    if lo_ == 0 or #entry < at - lo_ - 1 then return entry end
     back = back * 4
   end
 end
@@ -311,7 +311,8 @@ local function plays_between(song, from, upto)
   return t, cut(t, from, false), cut(t, upto, true)
 end
 
--- the play before the play at showkey `sk`, position `pos4` of `song`: its entry, or nil
+-- the play before the play at showkey `sk`, position `pos4` ('' for the song's first play
+-- there) of `song`: its entry, or nil
 local function previous_play(song, sk, pos4)
   local key = sk .. ' ' .. pos4
   local t = plays_span(song, key, key)
