@@ -140,11 +140,6 @@ local function entry_number(entry)
   return entry and tonumber(string.match(entry, ' (%d+)$')) or 0
 end
 
--- the number of entries in the first `len` bytes of packed plays (a whole number of entries)
-local function count_entries(s, len)
-  return entry_number(entry_before(s, len))
-end
-
 -- the first and the last entry of packed plays `s`, or nil
 local function first_and_last(s)
   if s == '' then return nil end
@@ -302,13 +297,6 @@ local function entry_before_mark(song, marks, sk)
     if lo_ == 0 or #entry < at - lo_ - 1 then return entry end
     back = back * 4
   end
-end
-
--- the entries of a song's packed plays from `from` up to `upto` (plays_span), as a string
--- and the cuts before and after them in it
-local function plays_between(song, from, upto)
-  local t = plays_span(song, from, upto)
-  return t, cut(t, from, false), cut(t, upto, true)
 end
 
 -- the play before the play at showkey `sk`, position `pos4` ('' for the song's first play
