@@ -122,6 +122,9 @@ class Queries:
             if probing is None:
                 probing = self._probing[question] = asyncio.ensure_future(self._answer_with_probe(question, checked))
                 probing.add_done_callback(lambda task: self._done(self._probing, question, task))
+                # joined only by those who asked before its read went out (its first step, next):
+                # a later asker may have seen a change since, and reads for itself
+                asyncio.get_running_loop().call_soon(self._closed, self._probing, question, probing)
             answer = await asyncio.shield(probing)
         if answer is None:
             answer = await self._answer_checked(question, checked)
@@ -165,7 +168,8 @@ class Queries:
             self._cache.move_to_end(key)
             return cached
         # one computation of a question at a time: those asking it meanwhile await it (a
-        # burst of fans after a change runs one script, not one each)
+        # burst of fans after a change runs one script, not one each); each of them read the
+        # stamp after asking, and the computation reads a state no older than that stamp
         computing = self._computing.get(key)
         if computing is None:
             computing = self._computing[key] = asyncio.ensure_future(self._compute(key, checked))
@@ -183,9 +187,15 @@ class Queries:
         return answer
 
     @staticmethod
-    def _done(under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
-        """A computation has ended: the next asker starts another (or finds it cached)."""
-        del under_way[key]
+    def _closed(under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
+        """A computation takes no more askers: the next one starts another (or finds it cached)."""
+        if under_way.get(key) is task:
+            del under_way[key]
+
+    @classmethod
+    def _done(cls, under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
+        """A computation has ended."""
+        cls._closed(under_way, key, task)
         if not task.cancelled():
             task.exception()  # retrieved, in case every asker has gone
 

@@ -142,3 +142,28 @@ async def test_askers_of_one_question_at_once_share_its_computation(redis: Redis
         *(service.answer("setlist", {"band": "band", "show_id": "zzz"}) for _ in range(4)), return_exceptions=True
     )
     assert all(isinstance(r, QueryError) and r.code == "not_found" for r in refused), refused
+
+
+async def test_a_question_asked_after_a_change_is_not_answered_from_before_it(redis: Redis, service: Queries) -> None:
+    """Askers of a question new to the process share its computation only until its read has
+    gone to Redis: one who asks after that, and after a change, gets an answer with the change
+    (here the first computation's reply is held back until the second answer is in)."""
+    await ingest(redis, [show("s1", "2001-01-01"), perf("s1", 1, "a")])
+    params = {"band": "band", "as_of": "2001-06-01", "min_plays": 1}
+    pipelined, read, held = service.scripts.pipelined, asyncio.Event(), asyncio.Event()
+
+    async def slow_reply(queue: Any) -> list[Any]:
+        service.scripts.pipelined = pipelined  # type: ignore[method-assign]  # the first read only
+        results = await pipelined(queue)
+        read.set()
+        await held.wait()
+        return results
+
+    service.scripts.pipelined = slow_reply  # type: ignore[method-assign]
+    first = asyncio.create_task(service.answer("gaps", dict(params)))
+    await read.wait()  # its read is done; its reply is held
+    await ingest(redis, [perf("s1", 2, "b")])
+    after = await asyncio.wait_for(service.answer("gaps", dict(params)), 10)
+    held.set()
+    assert sorted(row["song_id"] for row in after) == ["a", "b"]
+    assert [row["song_id"] for row in await first] == ["a"]
