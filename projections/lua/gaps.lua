@@ -26,28 +26,35 @@ end
 
 local rows = {}  -- {song, plays, first play showkey, last play showkey, since}
 local bar        -- once `limit` rows are found, the shortest gap among them
-local past       -- the date and show order of the first song found below the bar
+local past       -- the score (day and show order) of the first song found below the bar
 local offset, next_day = 0, day_score(as_of) + 1000000  -- the lowest score after as_of
 repeat
-  local songs = redis.call('ZRANGEBYSCORE', K_LAST, '-inf', '(' .. next_day, 'LIMIT', offset, 128)
+  local flat = redis.call('ZRANGEBYSCORE', K_LAST, '-inf', '(' .. next_day, 'WITHSCORES', 'LIMIT', offset, 128)
+  local songs = {}
+  for i = 1, #flat, 2 do songs[#songs + 1] = flat[i] end
   offset = offset + #songs
   local summaries = #songs > 0 and redis.call('HMGET', K_SUMMARY, unpack(songs)) or {}
   for i, song in ipairs(songs) do
-    local plays, first_sk, last_sk = parse_summary(summaries[i])
-    local n, at = since(last_sk), string.sub(last_sk, 1, 17)
-    -- every later song was played at a later show, but for those of the same date and show
-    -- order (one score), whose shows may come in either order
-    if past and at ~= past then
-      songs = {}
-      break
-    end
-    if bar and n < bar then
-      past = past or at
-    elseif plays >= min_plays then
-      rows[#rows + 1] = {song, plays, first_sk, last_sk, n}
-      if #rows == limit then
-        bar = n
-        for _, row in ipairs(rows) do bar = math.min(bar, row[5]) end
+    -- the songs with too few plays are passed over unread; for the others, days since come
+    -- from the score, shows since from the last play's place in show order
+    if tonumber(string.match(summaries[i], '^%d+')) >= min_plays then
+      local score = tonumber(flat[2 * i])
+      -- every later song was played at a later show, but for those of the same date and show
+      -- order (one score), whose shows may come in either order
+      if past and score ~= past then
+        songs = {}
+        break
+      end
+      local plays, first_sk, last_sk = parse_summary(summaries[i])
+      local n = by_days and as_of_day - math.floor(score / 1000000) or since(last_sk)
+      if bar and n < bar then
+        past = past or score
+      else
+        rows[#rows + 1] = {song, plays, first_sk, last_sk, n}
+        if #rows == limit then
+          bar = n
+          for _, row in ipairs(rows) do bar = math.min(bar, row[5]) end
+        end
       end
     end
   end
@@ -86,7 +93,8 @@ local function last_day()
   end
   return last_days[best[limit]]
 end
-local year, done = string.sub(as_of, 1, 4), redis.call('ZCOUNT', K_LAST, next_day, '+inf') == 0
+local done = redis.call('ZCOUNT', K_LAST, next_day, '+inf') == 0
+local year_before_as_of = string.format('%04d', tonumber(string.sub(as_of, 1, 4)) - 1)
 offset = 0
 while not done do
   local flat = redis.call('ZRANGEBYSCORE', K_FIRST, '-inf', as_of_day, 'WITHSCORES', 'LIMIT', offset, 64)
@@ -102,22 +110,34 @@ while not done do
     songs[#songs + 1] = flat[i]
     first_days[#songs] = tonumber(flat[i + 1])
   end
-  -- those played after as_of
+  -- those played after as_of, whose marks let their gap reach the rows so far
   local lasts = #songs > 0 and redis.call('ZMSCORE', K_LAST, unpack(songs)) or {}
-  local ids, days = {}, {}
+  local after = {}
   for i, song in ipairs(songs) do
-    if lasts[i] and tonumber(lasts[i]) >= next_day then
-      ids[#ids + 1] = song
-      days[#ids] = first_days[i]
+    if lasts[i] and tonumber(lasts[i]) >= next_day then after[#after + 1] = i end
+  end
+  local ids, days, marks = {}, {}, {}
+  if #after > 0 then
+    local names = {}
+    for j, i in ipairs(after) do names[j] = songs[i] end
+    local all_marks = redis.call('HMGET', K_MARKS, unpack(names))
+    local day = last_day()
+    for j, i in ipairs(after) do
+      local m = all_marks[j] or ''
+      local before = marks_upto(m, year_before_as_of)
+      if not (day and first_days[i] > day) and (before == 0 or reaches(since_year(mark_year(m, before)))) then
+        ids[#ids + 1] = names[j]
+        days[#ids] = first_days[i]
+        marks[#ids] = m
+      end
     end
   end
   local summaries = #ids > 0 and redis.call('HMGET', K_SUMMARY, unpack(ids)) or {}
-  local marks = #ids > 0 and redis.call('HMGET', K_MARKS, unpack(ids)) or {}
   for i, song in ipairs(ids) do
     local count, first_sk, last_sk = parse_summary(summaries[i])
-    local day, before = last_day(), year_before(marks[i] or '', year)
-    if count >= min_plays and not (day and days[i] > day) and (not before or reaches(since_year(before))) then
-      local plays, last = plays_upto(song, count, last_sk, as_of, marks[i] or '')
+    local day = last_day()
+    if count >= min_plays and not (day and days[i] > day) then
+      local plays, last = plays_upto(song, count, last_sk, as_of, marks[i])
       if plays >= min_plays then
         local n = since(last)
         rows[#rows + 1] = {song, plays, first_sk, last, n}
