@@ -62,14 +62,18 @@ table.sort(rows, function(a, b)
   if a[2] ~= b[2] then return a[2] < b[2] end
   return a[3] < b[3]
 end)
-local out, records, at = {}, {}, {}  -- records: the show records, each once; at: show -> its place there
+local out, shows, at, songs = {}, {}, {}, {}  -- shows: each show once; at: show -> its place there
+for i, row in ipairs(rows) do
+  local show = sk_show(row[2])
+  if not at[show] then
+    shows[#shows + 1] = show
+    at[show] = #shows
+  end
+  songs[i] = row[1]
+end
+local song_records = hmget(K_SONGS, songs)
 for i, row in ipairs(rows) do
   local song, sk, prev = row[1], row[2], row[4]
-  local show = sk_show(sk)
-  if not at[show] then
-    records[#records + 1] = redis.call('HGET', K_SHOWS, show)
-    at[show] = #records
-  end
-  out[i] = {redis.call('HGET', K_SONGS, song), song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), at[show]}
+  out[i] = {song_records[i], song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), at[sk_show(sk)]}
 end
-return {redis.call('HGET', K_META, 'name'), out, records}
+return {redis.call('HGET', K_META, 'name'), out, hmget(K_SHOWS, shows)}

@@ -33,7 +33,7 @@ repeat
   local songs = {}
   for i = 1, #flat, 2 do songs[#songs + 1] = flat[i] end
   offset = offset + #songs
-  local summaries = #songs > 0 and redis.call('HMGET', K_SUMMARY, unpack(songs)) or {}
+  local summaries = hmget(K_SUMMARY, songs)
   for i, song in ipairs(songs) do
     -- the songs with too few plays are passed over unread; for the others, days since come
     -- from the score, shows since from the last play's place in show order
@@ -120,7 +120,7 @@ while not done do
   if #after > 0 then
     local names = {}
     for j, i in ipairs(after) do names[j] = songs[i] end
-    local all_marks = redis.call('HMGET', K_MARKS, unpack(names))
+    local all_marks = hmget(K_MARKS, names)
     local day = last_day()
     for j, i in ipairs(after) do
       local m = all_marks[j] or ''
@@ -132,7 +132,7 @@ while not done do
       end
     end
   end
-  local summaries = #ids > 0 and redis.call('HMGET', K_SUMMARY, unpack(ids)) or {}
+  local summaries = hmget(K_SUMMARY, ids)
   for i, song in ipairs(ids) do
     local count, first_sk, last_sk = parse_summary(summaries[i])
     local day = last_day()

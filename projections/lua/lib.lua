@@ -363,34 +363,37 @@ local function parse_summary(raw)
   return tonumber(count), first_sk, last_sk
 end
 
--- fn(song, plays, first play's showkey, last play's showkey) from the summary of each of
--- `songs` (songs with a play), read 1,024 at a time
-local function each_summary(songs, fn)
-  for start = 1, #songs, 1024 do
-    local chunk = {unpack(songs, start, math.min(start + 1023, #songs))}
-    local summaries = redis.call('HMGET', K_SUMMARY, unpack(chunk))
-    for i, song in ipairs(chunk) do fn(song, parse_summary(summaries[i])) end
+-- the values of `fields` in hash `key` (false for none), read 1,024 at a time (unpack's limit)
+local function hmget(key, fields)
+  local out = {}
+  for start = 1, #fields, 1024 do
+    local values = redis.call('HMGET', key, unpack(fields, start, math.min(start + 1023, #fields)))
+    for i = 1, #values do out[start + i - 1] = values[i] end
   end
+  return out
 end
 
--- fn(i, marks) for each song_id songs[i] with the song's marks, read 256 at a time
+-- fn(song, plays, first play's showkey, last play's showkey) from the summary of each of
+-- `songs` (songs with a play)
+local function each_summary(songs, fn)
+  local summaries = hmget(K_SUMMARY, songs)
+  for i, song in ipairs(songs) do fn(song, parse_summary(summaries[i])) end
+end
+
+-- fn(i, marks) for each song_id songs[i] with the song's marks ('' for none)
 local function each_marks(songs, fn)
-  for start = 1, #songs, 256 do
-    local chunk = {unpack(songs, start, math.min(start + 255, #songs))}
-    for i, marks in ipairs(redis.call('HMGET', K_MARKS, unpack(chunk))) do fn(start + i - 1, marks or '') end
-  end
+  local marks = hmget(K_MARKS, songs)
+  for i = 1, #songs do fn(i, marks[i] or '') end
 end
 
 -- fn(showkey, setlist) for each of `order` (showkeys of countable shows) with a play: its
--- plays' song_ids by position, space-separated (the setlists hash), read 512 shows at a time
+-- plays' song_ids by position, space-separated (the setlists hash)
 local function each_setlist(order, fn)
-  for start = 1, #order, 512 do
-    local chunk = {unpack(order, start, math.min(start + 511, #order))}
-    for i, sk in ipairs(chunk) do chunk[i] = sk_show(sk) end
-    local lists = redis.call('HMGET', K_SETLISTS, unpack(chunk))
-    for i = 1, #chunk do
-      if lists[i] then fn(order[start + i - 1], lists[i]) end
-    end
+  local ids = {}
+  for i, sk in ipairs(order) do ids[i] = sk_show(sk) end
+  local lists = hmget(K_SETLISTS, ids)
+  for i, sk in ipairs(order) do
+    if lists[i] then fn(sk, lists[i]) end
   end
 end
 
