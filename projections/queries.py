@@ -46,12 +46,11 @@ def _details(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _date(showkey: bytes | str) -> str:
-    text = showkey.decode() if isinstance(showkey, bytes) else showkey
-    return text[:10]
+    return showkey[:10].decode() if isinstance(showkey, bytes) else showkey[:10]
 
 
 def _show_id(showkey: bytes) -> str:
-    return showkey.decode()[18:]
+    return showkey[18:].decode()
 
 
 def _days(a: str, b: str) -> int:
@@ -297,6 +296,7 @@ class Queries:
         args = [as_of.isoformat(), as_of.toordinal(), p["min_plays"], p["sort"], p["limit"]]
         total_shows, rows = await self._read("gaps", p["band"], gen, args)
         out = []
+        day = as_of.toordinal()
         for song_id, plays, shows, first_sk, last_sk, first_index, last_index, _, raw in rows:
             song = _record(raw)
             first, last = _date(first_sk), _date(last_sk)
@@ -306,7 +306,7 @@ class Queries:
                     "song_title": song["title"],
                     "song_slug": song.get("slug") or "",
                     "last_played": last,
-                    "days_since_played": _days(as_of.isoformat(), last),
+                    "days_since_played": day - dt.date.fromisoformat(last).toordinal(),
                     "total_plays": plays,
                     "average_gap_days": _avg(_days(last, first), plays - 1),
                     "shows_since_played": total_shows - last_index - 1,
@@ -339,10 +339,15 @@ class Queries:
     async def trends(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
         name, months = await self._read("trends", p["band"], gen, [p["as_of"].isoformat()])
         periods: dict[str, list[int]] = {}
+        period = p["period"]
         for i in range(0, len(months), 3):
             month = months[i].decode()
-            year, mm = month[:4], int(month[5:7])
-            key = {"month": month, "quarter": f"{year}-Q{(mm - 1) // 3 + 1}", "year": year}[p["period"]]
+            if period == "month":
+                key = month
+            elif period == "year":
+                key = month[:4]
+            else:
+                key = f"{month[:4]}-Q{(int(month[5:7]) - 1) // 3 + 1}"
             counts = periods.setdefault(key, [0, 0])
             counts[0] += months[i + 1]
             counts[1] += months[i + 2]
@@ -372,10 +377,10 @@ class Queries:
         start = _before(as_of, p["days"]).isoformat()
         args = [start, as_of.isoformat(), unit, p["gap_threshold"]]
         name, rows, records = await self._read("bustouts", p["band"], gen, args)
-        shows = [_record(raw) for raw in records]  # each show's record, once for its rows
+        slugs = [_details(_record(raw)).get("slug") for raw in records]  # each show's, once for its rows
         out = []
         for raw, song_id, showkey, previous, gap_days, gap_shows, at in rows:
-            song, show = _record(raw), shows[at - 1]
+            song = _record(raw)
             out.append(
                 {
                     "song_id": song_id.decode(),
@@ -383,7 +388,7 @@ class Queries:
                     "song_slug": song.get("slug"),
                     "bustout_date": _date(showkey),
                     "show_id": _show_id(showkey),
-                    "show_slug": _details(show).get("slug"),
+                    "show_slug": slugs[at - 1],
                     "gap_days": gap_days,
                     "gap_shows": gap_shows,
                     "previous_play": _date(previous),
