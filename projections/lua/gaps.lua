@@ -124,8 +124,8 @@ while not done do
     local day = last_day()
     for j, i in ipairs(after) do
       local m = all_marks[j] or ''
-      local before = marks_upto(m, year_before_as_of)
-      if not (day and first_days[i] > day) and (before == 0 or reaches(since_year(mark_year(m, before)))) then
+      local before = year_upto(m, year_before_as_of)
+      if not (day and first_days[i] > day) and (not before or reaches(since_year(before))) then
         ids[#ids + 1] = names[j]
         days[#ids] = first_days[i]
         marks[#ids] = m

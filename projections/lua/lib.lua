@@ -236,10 +236,10 @@ local function mark_year(marks, i)
   return string.sub(marks, (i - 1) * MARK + 1, (i - 1) * MARK + 4)
 end
 
--- the latest year before `year` (both 'YYYY') in which a song was played, from its marks; nil
+-- the latest year up to `year` (both 'YYYY') in which a song was played, from its marks; nil
 -- for none
-local function year_before(marks, year)
-  local i = marks_upto(marks, string.format('%04d', tonumber(year) - 1))
+local function year_upto(marks, year)
+  local i = marks_upto(marks, year)
   return i > 0 and mark_year(marks, i) or nil
 end
 
