@@ -305,9 +305,9 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
 
     if settings.role in ("all", "handlers"):
         for name in QUERIES:
-            _register_query(broker, service, name)
+            _register_query(broker, service, name, settings.query_workers)
 
-        @broker.subscriber(QUERY_SUBJECT)
+        @broker.subscriber(QUERY_SUBJECT, max_workers=settings.query_workers)
         async def on_any_query(body: Any) -> Any:
             if not isinstance(body, dict) or not isinstance(body.get("query"), str):
                 return refusal(QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}'))
@@ -326,12 +326,12 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     return app
 
 
-def _register_query(broker: RedisBroker, service: Service, name: str) -> None:
+def _register_query(broker: RedisBroker, service: Service, name: str, workers: int) -> None:
     async def on_query(body: Any) -> Any:
         return await service.answer(name, body)
 
     on_query.__name__ = f"query_{name}"
-    broker.subscriber(query_subject(name))(on_query)
+    broker.subscriber(query_subject(name), max_workers=workers)(on_query)
 
 
 @contextlib.asynccontextmanager

@@ -7,14 +7,18 @@ import socket
 from dataclasses import dataclass, field
 
 
-def _int(name: str, default: int) -> int:
+def _int(name: str, default: int, minimum: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
+    at_least = f" >= {minimum}" if minimum is not None else ""
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise SystemExit(f"{name} must be an integer, got {value!r}") from None
+        raise SystemExit(f"{name} must be an integer{at_least}, got {value!r}") from None
+    if minimum is not None and number < minimum:
+        raise SystemExit(f"{name} must be an integer{at_least}, got {value!r}")
+    return number
 
 
 ROLES = ("all", "consumer", "handlers")
@@ -36,7 +40,7 @@ class Settings:
         default_factory=lambda: os.environ.get("CONSUMER_NAME") or f"{socket.gethostname()}-{os.getpid()}"
     )
     #: entries read per batch
-    batch_size: int = field(default_factory=lambda: _int("BATCH_SIZE", 1000))
+    batch_size: int = field(default_factory=lambda: _int("BATCH_SIZE", 1000, minimum=1))
     #: milliseconds an entry may stay pending before another consumer reclaims it
     claim_idle_ms: int = field(default_factory=lambda: _int("CLAIM_IDLE_MS", 30_000))
     #: deliveries after which an entry that keeps failing is parked in the dead-letter stream
@@ -49,7 +53,10 @@ class Settings:
     #: and Redis get the CPU before a backfill does
     nice: int = field(default_factory=lambda: _int("NICE", 0))
     #: connections the query side may open (request/reply uses one per request in flight)
-    max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 256))
+    max_connections: int = field(default_factory=lambda: _int("MAX_CONNECTIONS", 256, minimum=1))
+    #: requests of one query a process answers at once (each query has its own subscriber;
+    #: while one request waits for Redis, the next is taken)
+    query_workers: int = field(default_factory=lambda: _int("QUERY_WORKERS", 16, minimum=1))
 
 
 def redacted(url: str | None) -> str:

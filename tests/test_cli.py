@@ -143,6 +143,8 @@ def test_serve_role_and_nice(redis: Redis, redis_url: str) -> None:
     assert result.returncode == 2 and "invalid choice: 'everything'" in result.stderr
     result = run("serve", SERVE_ROLE="everything", REDIS_URL=redis_url)
     assert result.returncode == 1 and "SERVE_ROLE must be one of all, consumer, handlers" in result.stderr
+    result = run("serve", QUERY_WORKERS="0", REDIS_URL=redis_url)
+    assert result.returncode == 1 and "QUERY_WORKERS must be an integer >= 1, got '0'" in result.stderr
     process = subprocess.Popen(
         [*CLI, "serve", "--role", "consumer"],
         cwd=ROOT,
