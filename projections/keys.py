@@ -33,8 +33,9 @@ last           zset    song_id -> day and show order of its last play (ordinal d
                        (gaps, velocity and bustouts read only the songs they need)
 months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
 stamp          string  bumped by every apply that changes the band: answers cached under it
-show:<id>      hash    pos4 -> slot record of one show (JSON array: version, set, song_id,
-                       counts, transition, reprise, footnote; ``[version]`` is a tombstone)
+show:<id>      string  one show's slot records by position, a JSON array of [position, version,
+                       set, song_id, counts, transition, reprise, footnote] ([position, version]:
+                       a tombstone); one string, not a hash: see lua/lib.lua
 =============  ======  ==================================================================
 
 ``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
@@ -62,7 +63,7 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 4
+LAYOUT = 5
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
 #: apply and setlist scripts get the ``show:<id>`` keys they need after these.
@@ -99,7 +100,7 @@ def band_keys(band: str, generation: int = FIRST_GENERATION) -> list[str]:
 
 
 def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str:
-    """The hash of one show's slots, e.g. ``ss:{phish}:1:show:1252691618``."""
+    """The string of one show's slots, e.g. ``ss:{phish}:1:show:1252691618``."""
     return f"{PREFIX}:{{{band}}}:{generation}:show:{show_id}"
 
 

@@ -52,8 +52,7 @@ local function show_slots(show_key)
   local t = slots[show_key]
   if t == nil then
     t = {}
-    local flat = redis.call('HGETALL', show_key)
-    for i = 1, #flat, 2 do t[flat[i]] = cjson.decode(flat[i + 1]) end
+    for pos4, slot in pairs(read_slots(redis.call('GET', show_key))) do t[pos4] = slot end
     slots[show_key] = t
     slots_dirty[show_key] = {}
   end
@@ -66,6 +65,7 @@ local function put_slot(show_key, pos4, slot)
 end
 
 -- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone
+-- (kept for each show in one string: see read_slots in lib.lua)
 local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end
@@ -313,9 +313,9 @@ for song, t in pairs(titles) do
   end
 end
 for show_key, positions in pairs(slots_dirty) do
-  for pos4 in pairs(positions) do
-    local slot = slots[show_key][pos4]
-    if slot then redis.call('HSET', show_key, pos4, cjson.encode(slot)) else redis.call('HDEL', show_key, pos4) end
+  if next(positions) then
+    local packed = pack_slots(slots[show_key])
+    if packed then redis.call('SET', show_key, packed) else redis.call('DEL', show_key) end
   end
 end
 for show_id in pairs(shows_dirty) do redis.call('HSET', K_SHOWS, show_id, cjson.encode(shows[show_id])) end

@@ -53,6 +53,38 @@ local function is_live(show)
   return show.v ~= nil and vless(show.rm, show.v)
 end
 
+--[[ A show's slots are kept in one string, the key show:<id>: a JSON array of its slot
+records by position, each {position, version, set, song_id, counts (0/1), transition, reprise
+(0/1), footnote}, or {position, version} for a tombstone (a removed performance, kept for its
+version). One string instead of a hash of records keeps a show's slots compact whatever the
+records hold (a hash whose values pass 64 bytes, as a 36-character song id or a footnote makes
+them, is stored as a hash table: about 140 bytes a slot instead of 75). ]]
+
+-- {pos4 -> slot record {version, set, ...}} from a show's packed slots (nil: none)
+local function read_slots(packed)
+  local out = {}
+  if packed then
+    for _, record in ipairs(cjson.decode(packed)) do
+      local pos = table.remove(record, 1)
+      out[string.format('%04d', pos)] = record
+    end
+  end
+  return out
+end
+
+-- a show's slots {pos4 -> record, or false for none} packed by position; nil if none is left
+local function pack_slots(slots)
+  local positions = {}
+  for pos4, slot in pairs(slots) do
+    if slot then positions[#positions + 1] = pos4 end
+  end
+  if #positions == 0 then return nil end
+  table.sort(positions)
+  local records = {}
+  for i, pos4 in ipairs(positions) do records[i] = {tonumber(pos4), unpack(slots[pos4])} end
+  return cjson.encode(records)
+end
+
 -- lex range bounds: everything under one id prefix
 local function lo(prefix) return '[' .. prefix .. ' ' end
 local function hi(prefix) return '(' .. prefix .. '!' end
