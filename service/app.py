@@ -364,6 +364,10 @@ async def _force_stop(app: FastStream) -> None:
         for subscriber in broker.subscribers:
             for task in getattr(subscriber, "tasks", ()):
                 task.cancel()
+            for name in ("send_stream", "receive_stream"):  # the queue of a concurrent subscriber
+                stream = getattr(subscriber, name, None)
+                if stream is not None:
+                    stream.close()
             subscription = getattr(subscriber, "subscription", None)  # a pub/sub connection
             if subscription is not None:
                 with contextlib.suppress(Exception):
