@@ -16,11 +16,12 @@ changes nothing, so re-delivery, duplicates and any processing order give the sa
 Retry safety: Redis does not roll back a script that fails midway. The records (shows,
 slots, song titles) are read into and written through a cache for the batch, and written to
 Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays: new plays
-after its last one appended, anything else rewritten as a set, its marks with them;
+after its last one appended, plays added before it merged in from the first show they
+touch on, a removal rewritten as a set, its marks with them;
 idempotent, no counters) and what is derived from them (summaries, first and seen days,
 per-show counts and setlists, per-month counts: recomputed, not counted). A batch interrupted midway has
 written no record, so its re-application redoes all of it (finding its plays already
-appended, it rewrites the set and its marks).
+there, it merges them in again, which changes nothing, and rewrites their marks).
 ]]
 
 local shows = {}        -- show_id -> decoded show record (false: none)
@@ -102,7 +103,35 @@ local function write_plays(song, changes)
       end
       return t .. s, last and play_parts(last) or '', whole
     end
+    -- plays added before stored ones (a backfill behind recent history): the entries before
+    -- the first show they touch stay as they are; from there on the stored entries and the
+    -- new ones are merged, numbered on and written over the rest of the string, which can
+    -- only grow (numbers only rise), so that a call costs what follows that show
+    local s = packed_plays(song)
+    local at = cut(s, string.match(added[1], '^%S+ %S+ %S+') .. ' ', false)
+    local before = entry_before(s, at)
+    local stored, list, i, j = {}, {}, 1, 1
+    for entry in entries(s, at, #s) do stored[#stored + 1] = string.match(entry, '^(.*) %d+$') end
+    while i <= #stored or j <= #added do
+      local a, b = stored[i], added[j]
+      if b == nil or (a ~= nil and a < b) then
+        list[#list + 1], i = a, i + 1
+      elseif a == nil or b < a then
+        list[#list + 1], j = b, j + 1
+      else  -- already stored (a repeated delivery)
+        list[#list + 1], i, j = a, i + 1, j + 1
+      end
+    end
+    local rest = pack(list, entry_number(before))
+    redis.call('SETRANGE', plays_key(song), at, rest)
+    -- the marks of the years that begin before that show stay; the others are written anew
+    local marks, kept = redis.call('HGET', K_MARKS, song) or '', 0
+    while kept < #marks / MARK and mark_offset(marks, kept + 1) < at do kept = kept + 1 end
+    marks = string.sub(marks, 1, kept * MARK) .. marks_of(list, at, before and string.sub(before, 1, 4))
+    redis.call('HSET', K_MARKS, song, marks)
+    return rest, false, at == 0
   end
+  -- a removal: the song's plays rewritten as a set
   local set = {}
   local s = packed_plays(song)
   for entry in entries(s, 0, #s) do set[string.match(entry, '^(.*) %d+$')] = true end
