@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -83,6 +83,7 @@ class Queries:
         self._cache_size = cache_size
         self._computing: dict[tuple[Any, ...], asyncio.Future[bytes]] = {}  # answers being computed
         self._probing: dict[tuple[Any, ...], asyncio.Future[bytes | None]] = {}  # ... with their probe
+        self._under_way: set[asyncio.Future[Any]] = set()  # every computation running (see close)
         self._known: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._changed: set[str] = set()  # bands this process changed since it last probed them
@@ -119,7 +120,7 @@ class Queries:
             self._changed.discard(checked["band"])
             probing = self._probing.get(question)
             if probing is None:
-                probing = self._probing[question] = asyncio.ensure_future(self._answer_with_probe(question, checked))
+                probing = self._probing[question] = self._start(self._answer_with_probe(question, checked))
                 probing.add_done_callback(lambda task: self._done(self._probing, question, task))
                 # joined only by those who asked before its read went out (its first step, next):
                 # a later asker may have seen a change since, and reads for itself
@@ -171,7 +172,7 @@ class Queries:
         # stamp after asking, and the computation reads a state no older than that stamp
         computing = self._computing.get(key)
         if computing is None:
-            computing = self._computing[key] = asyncio.ensure_future(self._compute(key, checked))
+            computing = self._computing[key] = self._start(self._compute(key, checked))
             computing.add_done_callback(lambda task: self._done(self._computing, key, task))
         return await asyncio.shield(computing)
 
@@ -184,6 +185,22 @@ class Queries:
             answer = _encode(await self._handlers[question[0]](checked, generation))
         self._keep(key, answer)
         return answer
+
+    def _start(self, computation: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        """A computation run as a task of its own: its askers await it shielded, so that one
+        asker's going does not cancel it for the others; ``close`` ends what is left."""
+        task = asyncio.ensure_future(computation)
+        self._under_way.add(task)
+        task.add_done_callback(self._under_way.discard)
+        return task
+
+    async def close(self) -> None:
+        """Cancel the computations under way (their askers are gone: the process is stopping),
+        so that none of them reads through a connection after its client is closed."""
+        tasks = list(self._under_way)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @staticmethod
     def _closed(under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:

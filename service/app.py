@@ -145,6 +145,8 @@ class Service:
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        if self.queries:
+            await self.queries.close()
         if self._reclaim_task:
             self._reclaim_task.cancel()
             done, _ = await asyncio.wait({self._reclaim_task}, timeout=STOP_TIMEOUT)

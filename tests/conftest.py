@@ -80,7 +80,9 @@ def settings_for_tests(**overrides: Any) -> Settings:
 async def service(redis: Redis, redis_url: str) -> AsyncIterator[Queries]:
     """The consumer and query handlers running; yields the queries they answer with."""
     async with running(settings_for_tests(), redis_url):
-        yield Queries(Scripts(redis))
+        queries = Queries(Scripts(redis))
+        yield queries
+        await queries.close()
 
 
 async def ingest(redis: Redis, events: list[Any], timeout: float = 300.0) -> Settled:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from projections.params import QueryError
 from projections.queries import Queries
+from projections.scripts import Scripts
 from service.app import QUERY_SUBJECT, query_subject
 from service.client import StatsClient
 
@@ -167,3 +168,29 @@ async def test_a_question_asked_after_a_change_is_not_answered_from_before_it(re
     held.set()
     assert sorted(row["song_id"] for row in after) == ["a", "b"]
     assert [row["song_id"] for row in await first] == ["a"]
+
+
+async def test_closing_ends_the_computations_whose_askers_are_gone(redis: Redis, service: Queries) -> None:
+    """A computation outlives an asker who gives up (others may await it); when the process
+    stops, ``close`` ends it, so that it reads nothing through a client about to be closed."""
+    await ingest(redis, [show("s1", "2001-01-01"), perf("s1", 1, "a")])
+    queries = Queries(Scripts(redis))
+    pipelined, read, ended = queries.scripts.pipelined, asyncio.Event(), asyncio.Event()
+
+    async def held_reply(queue: Any) -> list[Any]:
+        results = await pipelined(queue)
+        read.set()
+        try:
+            await asyncio.Event().wait()  # a reply that never comes
+        finally:
+            ended.set()
+        return results
+
+    queries.scripts.pipelined = held_reply  # type: ignore[method-assign]
+    asker = asyncio.create_task(queries.answer("gaps", {"band": "band", "as_of": "2001-06-01"}))
+    await read.wait()
+    asker.cancel()
+    await asyncio.sleep(0.05)
+    assert not ended.is_set()  # the computation goes on without its asker
+    await asyncio.wait_for(queries.close(), 5)
+    assert ended.is_set()
