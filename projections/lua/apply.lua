@@ -16,8 +16,8 @@ changes nothing, so re-delivery, duplicates and any processing order give the sa
 Retry safety: Redis does not roll back a script that fails midway. The records (shows,
 slots, song titles) are read into and written through a cache for the batch, and written to
 Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays: new plays
-after its last one appended, plays added before it merged in from the first show they
-touch on, a removal rewritten as a set, its marks with them;
+after its last one appended, any other change merged in from the first show it touches on,
+its marks with them;
 idempotent, no counters) and what is derived from them (summaries, first and seen days,
 per-show counts and setlists, per-month counts: recomputed, not counted). A batch interrupted midway has
 written no record, so its re-application redoes all of it (finding its plays already
@@ -52,8 +52,7 @@ end
 local function show_slots(show_key)
   local t = slots[show_key]
   if t == nil then
-    t = {}
-    for pos4, slot in pairs(read_slots(redis.call('GET', show_key))) do t[pos4] = slot end
+    t = read_slots(redis.call('GET', show_key))
     slots[show_key] = t
     slots_dirty[show_key] = {}
   end
@@ -82,9 +81,10 @@ end
 -- when the changes were only appended, the showkey of the play they were appended after (''
 -- for none), else false; and whether that string is the whole of the song's packed plays
 local function write_plays(song, changes)
-  local added, removed = {}, false
+  local added, removed, first = {}, false, nil  -- first: the lowest entry changed
   for entry, add in pairs(changes) do
     if add then added[#added + 1] = entry else removed = true end
+    if first == nil or entry < first then first = entry end
   end
   table.sort(added)
   if not removed then
@@ -103,51 +103,48 @@ local function write_plays(song, changes)
       end
       return t .. s, last and play_parts(last) or '', whole
     end
-    -- plays added before stored ones (a backfill behind recent history): the entries before
-    -- the first show they touch stay as they are; from there on the stored entries and the
-    -- new ones are merged, numbered on and written over the rest of the string, which can
-    -- only grow (numbers only rise), so that a call costs what follows that show
-    local s = packed_plays(song)
-    local at = cut(s, string.match(added[1], '^%S+ %S+ %S+') .. ' ', false)
-    local before = entry_before(s, at)
-    local stored, list, i, j = {}, {}, 1, 1
-    for entry in entries(s, at, #s) do stored[#stored + 1] = string.match(entry, '^(.*) %d+$') end
-    while i <= #stored or j <= #added do
-      local a, b = stored[i], added[j]
-      if b == nil or (a ~= nil and a < b) then
-        list[#list + 1], i = a, i + 1
-      elseif a == nil or b < a then
-        list[#list + 1], j = b, j + 1
-      else  -- already stored (a repeated delivery)
-        list[#list + 1], i, j = a, i + 1, j + 1
-      end
-    end
-    local rest = pack(list, entry_number(before))
-    redis.call('SETRANGE', plays_key(song), at, rest)
-    -- the marks of the years that begin before that show stay; the others are written anew
-    local marks, kept = redis.call('HGET', K_MARKS, song) or '', 0
-    while kept < #marks / MARK and mark_offset(marks, kept + 1) < at do kept = kept + 1 end
-    marks = string.sub(marks, 1, kept * MARK) .. marks_of(list, at, before and string.sub(before, 1, 4))
-    redis.call('HSET', K_MARKS, song, marks)
-    return rest, false, at == 0
   end
-  -- a removal: the song's plays rewritten as a set
-  local set = {}
+  -- anything else (plays added before stored ones, as a backfill behind recent history does,
+  -- or removed): the entries before the first show the changes touch stay as they are; from
+  -- there on the stored entries, less those removed, and the added ones are merged, numbered
+  -- on and written over the rest of the string, so that a call costs what follows that show
   local s = packed_plays(song)
-  for entry in entries(s, 0, #s) do set[string.match(entry, '^(.*) %d+$')] = true end
-  for entry, add in pairs(changes) do set[entry] = add or nil end
-  local all = {}
-  for entry in pairs(set) do all[#all + 1] = entry end
-  table.sort(all)
-  s = pack(all, 0)
-  if s ~= '' then
-    redis.call('SET', plays_key(song), s)
-    redis.call('HSET', K_MARKS, song, marks_of(all, 0, nil))
-  else
-    redis.call('DEL', plays_key(song))
-    redis.call('HDEL', K_MARKS, song)
+  local at = cut(s, string.match(first, '^%S+ %S+ %S+') .. ' ', false)
+  local before = entry_before(s, at)
+  local stored, list, i, j = {}, {}, 1, 1
+  for entry in entries(s, at, #s) do
+    local key = string.match(entry, '^(.*) %d+$')
+    if changes[key] ~= false then stored[#stored + 1] = key end
   end
-  return s, false, true
+  while i <= #stored or j <= #added do
+    local a, b = stored[i], added[j]
+    if b == nil or (a ~= nil and a < b) then
+      list[#list + 1], i = a, i + 1
+    elseif a == nil or b < a then
+      list[#list + 1], j = b, j + 1
+    else  -- already stored (a repeated delivery)
+      list[#list + 1], i, j = a, i + 1, j + 1
+    end
+  end
+  local rest, k = pack(list, entry_number(before)), plays_key(song)
+  if at + #rest == 0 then
+    redis.call('DEL', k)
+    redis.call('HDEL', K_MARKS, song)
+    return '', false, true
+  end
+  local whole = at == 0
+  if #rest >= #s - at then  -- the string only grows (numbers only rise without a removal)
+    redis.call('SETRANGE', k, at, rest)
+  else  -- it shrinks: written whole (and returned whole, as `rest` may now be empty)
+    rest, whole = string.sub(s, 1, at) .. rest, true
+    redis.call('SET', k, rest)
+  end
+  -- the marks of the years that begin before that show stay; the others are written anew
+  local marks, kept = redis.call('HGET', K_MARKS, song) or '', 0
+  while kept < #marks / MARK and mark_offset(marks, kept + 1) < at do kept = kept + 1 end
+  marks = string.sub(marks, 1, kept * MARK) .. marks_of(list, at, before and string.sub(before, 1, 4))
+  redis.call('HSET', K_MARKS, song, marks)
+  return rest, false, whole
 end
 
 -- recompute what is derived from a song's first and last play entries: summary, last, first, seen

@@ -121,11 +121,10 @@ while not done do
     local names = {}
     for j, i in ipairs(after) do names[j] = songs[i] end
     local all_marks = hmget(K_MARKS, names)
-    local day = last_day()
     for j, i in ipairs(after) do
       local m = all_marks[j] or ''
       local before = year_upto(m, year_before_as_of)
-      if not (day and first_days[i] > day) and (not before or reaches(since_year(before))) then
+      if not before or reaches(since_year(before)) then
         ids[#ids + 1] = names[j]
         days[#ids] = first_days[i]
         marks[#ids] = m
