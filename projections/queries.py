@@ -16,6 +16,7 @@ import datetime as dt
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 import msgspec
@@ -118,14 +119,10 @@ class Queries:
             # no answer to find in the cache (the band changed here, or a question new to this
             # process): its script goes along with the probe, one computation at a time
             self._changed.discard(checked["band"])
-            probing = self._probing.get(question)
-            if probing is None:
-                probing = self._probing[question] = self._start(self._answer_with_probe(question, checked))
-                probing.add_done_callback(lambda task: self._done(self._probing, question, task))
-                # joined only by those who asked before its read went out (its first step, next):
-                # a later asker may have seen a change since, and reads for itself
-                asyncio.get_running_loop().call_soon(self._closed, self._probing, question, probing)
-            answer = await asyncio.shield(probing)
+            # joined only by those who asked before its read went out (its first step): a
+            # later asker may have seen a change since, and reads for itself
+            probe = partial(self._answer_with_probe, question, checked)
+            answer = await self._shared(self._probing, question, probe, until_sent=True)
         if answer is None:
             answer = await self._answer_checked(question, checked)
         if query != "bands":
@@ -170,11 +167,8 @@ class Queries:
         # one computation of a question at a time: those asking it meanwhile await it (a
         # burst of fans after a change runs one script, not one each); each of them read the
         # stamp after asking, and the computation reads a state no older than that stamp
-        computing = self._computing.get(key)
-        if computing is None:
-            computing = self._computing[key] = self._start(self._compute(key, checked))
-            computing.add_done_callback(lambda task: self._done(self._computing, key, task))
-        return await asyncio.shield(computing)
+        answer: bytes = await self._shared(self._computing, key, partial(self._compute, key, checked))
+        return answer
 
     async def _compute(self, key: tuple[Any, ...], checked: dict[str, Any]) -> bytes:
         """A question's answer computed, and kept under ``key`` (generation, stamps, question)."""
@@ -186,13 +180,24 @@ class Queries:
         self._keep(key, answer)
         return answer
 
-    def _start(self, computation: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
-        """A computation run as a task of its own: its askers await it shielded, so that one
-        asker's going does not cancel it for the others; ``close`` ends what is left."""
-        task = asyncio.ensure_future(computation)
-        self._under_way.add(task)
-        task.add_done_callback(self._under_way.discard)
-        return task
+    async def _shared(
+        self,
+        under_way: dict[tuple[Any, ...], Any],
+        key: tuple[Any, ...],
+        computation: Callable[[], Coroutine[Any, Any, Any]],
+        until_sent: bool = False,
+    ) -> Any:
+        """The result of the computation of ``key`` under way, else of a new one (a task of its
+        own, awaited shielded, so that one asker's going does not cancel it for the others;
+        ``close`` ends what is left). ``until_sent``: joinable only until its first step."""
+        task = under_way.get(key)
+        if task is None:
+            task = under_way[key] = asyncio.ensure_future(computation())
+            self._under_way.add(task)
+            task.add_done_callback(lambda done: self._done(under_way, key, done))
+            if until_sent:
+                asyncio.get_running_loop().call_soon(self._closed, under_way, key, task)
+        return await asyncio.shield(task)
 
     async def close(self) -> None:
         """Cancel the computations under way (their askers are gone: the process is stopping),
@@ -208,10 +213,10 @@ class Queries:
         if under_way.get(key) is task:
             del under_way[key]
 
-    @classmethod
-    def _done(cls, under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
+    def _done(self, under_way: dict[tuple[Any, ...], Any], key: tuple[Any, ...], task: asyncio.Future[Any]) -> None:
         """A computation has ended."""
-        cls._closed(under_way, key, task)
+        self._closed(under_way, key, task)
+        self._under_way.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved, in case every asker has gone
 
