@@ -87,6 +87,7 @@ class Queries:
         self._under_way: set[asyncio.Future[Any]] = set()  # every computation running (see close)
         self._known: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
+        self._bands: list[str] = []  # every band, as the last question about all of them found them
         self._changed: set[str] = set()  # bands this process changed since it last probed them
         # per band, the questions answered most recently (the ones refresh() answers again)
         self._asked: dict[str, OrderedDict[tuple[Any, ...], dict[str, Any]]] = {}
@@ -296,15 +297,21 @@ class Queries:
         return generation, stamp or b"0"
 
     async def _probe_all(self) -> tuple[int, tuple[tuple[str, bytes], ...]]:
-        """The current generation and every band with its change stamp, in two round trips."""
+        """The current generation and every band with its change stamp: one round trip while
+        the bands and the generation are those seen last, else two."""
+        seen, asked = self._bands, self._generation
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(keys.GENERATION, "current")
             pipe.smembers(keys.BANDS)
-            current, members = await pipe.execute()
+            if seen:
+                pipe.mget([keys.band_key(b, "stamp", asked) for b in seen])
+            current, members, *read = await pipe.execute()
         generation = number(current, keys.FIRST_GENERATION)
         bands = sorted(text(b) for b in members)
-        stamp_keys = [keys.band_key(b, "stamp", generation) for b in bands]
-        stamps: list[Any] = await self.redis.mget(stamp_keys) if bands else []
+        if bands != seen or generation != asked:  # read the stamps of the bands there are now
+            self._generation, self._bands = generation, bands
+            read = [await self.redis.mget([keys.band_key(b, "stamp", generation) for b in bands])] if bands else []
+        stamps = read[0] if read else []
         return generation, tuple((band, stamp or b"0") for band, stamp in zip(bands, stamps, strict=True))
 
     async def _summary(self, band: str, gen: int, as_of: dt.date, client: Any = None) -> list[Any]:

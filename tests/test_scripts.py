@@ -122,6 +122,20 @@ async def test_a_band_name_from_a_superseded_show_event_still_refreshes_cached_a
     assert [b["band_name"] for b in await queries.answer("bands", {"as_of": "2030-01-01"})] == ["New"]
 
 
+async def test_bands_follows_bands_added_and_changed_after_it_was_asked(backend: Redis) -> None:
+    """``bands`` reads every band's stamp with the band list in one round trip when the list
+    is the one it saw last: a band added since, and a change to a band it knew, both show."""
+    scripts = Scripts(backend)
+    queries = Queries(scripts)
+    as_of = {"as_of": "2030-01-01"}
+    await apply_entries(scripts, entries([show("s1", "2001-01-01")]))
+    assert [(b["band"], b["total_shows"]) for b in await queries.answer("bands", as_of)] == [("band", 1)]
+    await apply_entries(scripts, entries([show("t1", "2002-01-01", band="other")], start=2))
+    assert [(b["band"], b["total_shows"]) for b in await queries.answer("bands", as_of)] == [("band", 1), ("other", 1)]
+    await apply_entries(scripts, entries([show("t2", "2002-02-01", band="other")], start=3))
+    assert [(b["band"], b["total_shows"]) for b in await queries.answer("bands", as_of)] == [("band", 1), ("other", 2)]
+
+
 async def test_scripts_flushed_from_redis_are_loaded_again(backend: Redis) -> None:
     """Pipelined script calls skip redis-py's SCRIPT EXISTS; after a SCRIPT FLUSH (or a
     restart) applying and the pipelined `bands` still work, the scripts loaded again."""
