@@ -23,6 +23,11 @@ marks          hash    song_id -> "YYYY offset\\n" for each year the song was pl
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 setlists       hash    show_id -> the song_ids of its plays by position, space-separated (the same
                        shows): what the windows of velocity and bustouts read, a show at a time
+hiatuses       zset    lex "song_id showkey n" for each play (the n-th of the song) followed by
+                       the song's next play HIATUS_DAYS (180) or more days later; score: the
+                       play's year x 10^7 + the next play's ordinal day. What a historical
+                       ``gaps`` reads for the songs played again after as_of: one range per
+                       year gives exactly the stretches that hold as_of (see lua/gaps.lua)
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
 first          zset    song_id -> ordinal day of its first play (debuts)
@@ -63,7 +68,10 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 5
+LAYOUT = 6
+#: The least number of days between two plays of a song for the stretch to be indexed
+#: (``hiatuses``; ``HIATUS`` in lua/lib.lua).
+HIATUS_DAYS = 180
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
 #: apply and setlist scripts get the ``show:<id>`` keys they need after these.
@@ -84,6 +92,7 @@ BAND_KEYS = (
     "stamp",
     "marks",
     "setlists",
+    "hiatuses",
 )
 
 

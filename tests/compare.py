@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from typing import Any
 
+from redis.asyncio import Redis
 from reference import Reference
 
+from projections import keys
 from projections.queries import Queries
 
 
@@ -85,3 +89,21 @@ async def compare_details(queries: Queries, ref: Reference, band: str, as_of: st
         if expected is None:
             continue
         await assert_same(queries, "setlist", {"band": band, "show_id": show_id, "as_of": as_of}, expected)
+
+
+async def assert_hiatuses(redis: Redis, band: str) -> None:
+    """The band's index of long stretches between plays (``hiatuses``, see projections/keys.py)
+    holds exactly what its songs' packed plays say: each play followed by the song's next one
+    ``HIATUS_DAYS`` or more days later, scored by its year and that next play's day."""
+    prefix = keys.plays_key(band, "").encode()
+    expected: dict[str, float] = {}
+    for key in await redis.keys(prefix + b"*"):
+        song = key[len(prefix) :].decode()
+        plays = (await redis.get(key)).decode().splitlines()
+        for play, after in itertools.pairwise(plays):
+            day = dt.date.fromisoformat(after[:10]).toordinal()
+            if day - dt.date.fromisoformat(play[:10]).toordinal() >= keys.HIATUS_DAYS:
+                date, order, show, _, _, n = play.split(" ")
+                expected[f"{song} {date} {order} {show} {n}"] = int(date[:4]) * 10**7 + day
+    stored = await redis.zrange(keys.band_key(band, "hiatuses"), 0, -1, withscores=True)
+    assert {member.decode(): score for member, score in stored} == expected, band

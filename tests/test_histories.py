@@ -8,7 +8,7 @@ from typing import Any
 
 import datasets
 import pytest
-from compare import compare_aggregates, compare_details
+from compare import assert_hiatuses, compare_aggregates, compare_details
 from conftest import TODAY, ingest, shared_data
 from redis.asyncio import Redis
 from reference import Reference
@@ -119,9 +119,10 @@ async def assert_setlists(redis: Redis, band: str, events: list[dict[str, Any]])
 async def test_marks_and_setlists_follow_the_plays(redis: Redis) -> None:
     """Phish applied in order for two thirds (plays appended, new years marked), then the
     rest shuffled with a twentieth of the history again (plays inserted: strings rewritten),
-    in script calls of 1 to 500 events: the marks (where each year of a song's plays begins)
-    and the setlists are right after each part. Without the marks the answers are the same
-    (a missing mark only makes a read longer) and equal the reference."""
+    in script calls of 1 to 500 events: the marks (where each year of a song's plays begins),
+    the setlists and the long stretches between plays are right after each part. Without
+    the marks the answers are the same (a missing mark only makes a read longer) and equal
+    the reference."""
     shared_data("phish")
     events = list(datasets.phish())
     rng = random.Random(3)
@@ -141,6 +142,7 @@ async def test_marks_and_setlists_follow_the_plays(redis: Redis) -> None:
             done, at = done + len(chunk), at + len(chunk)
         await assert_marks(redis, "phish")
         await assert_setlists(redis, "phish", applied)
+        await assert_hiatuses(redis, "phish")
 
     ref, service = Reference(events), Queries(scripts)
     dates = as_of_dates(events)

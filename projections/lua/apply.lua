@@ -17,7 +17,7 @@ Retry safety: Redis does not roll back a script that fails midway. The records (
 slots, song titles) are read into and written through a cache for the batch, and written to
 Redis only at the end, after the indexes (ZADD, ZREM, each song's packed plays: new plays
 after its last one appended, any other change merged in from the first show it touches on,
-its marks with them;
+its marks and its long stretches between plays with them;
 idempotent, no counters) and what is derived from them (summaries, first and seen days,
 per-show counts and setlists, per-month counts: recomputed, not counted). A batch interrupted midway has
 written no record, so its re-application redoes all of it (finding its plays already
@@ -96,6 +96,7 @@ local function write_plays(song, changes)
       -- adds, not the length of each song's history
       local s = pack(added, entry_number(last))
       local length = redis.call('APPEND', plays_key(song), s)
+      index_hiatuses(song, last, added, true)
       -- the marks of the years the new plays begin (the others' stay true: nothing moved)
       local marks = marks_of(added, length - #s, last and string.sub(last, 1, 4))
       if marks ~= '' then
@@ -112,10 +113,13 @@ local function write_plays(song, changes)
   local at = cut(s, string.match(first, '^%S+ %S+ %S+') .. ' ', false)
   local before = entry_before(s, at)
   local stored, list, i, j = {}, {}, 1, 1
+  local old = {}  -- the stored entries from that show on, numbered
   for entry in entries(s, at, #s) do
     local key = string.match(entry, '^(.*) %d+$')
     if changes[key] ~= false then stored[#stored + 1] = key end
+    old[#old + 1] = entry
   end
+  index_hiatuses(song, before, old, false)
   while i <= #stored or j <= #added do
     local a, b = stored[i], added[j]
     if b == nil or (a ~= nil and a < b) then
@@ -127,6 +131,7 @@ local function write_plays(song, changes)
     end
   end
   local rest, k = pack(list, entry_number(before)), plays_key(song)
+  index_hiatuses(song, before, list, true)
   if at + #rest == 0 then
     redis.call('DEL', k)
     redis.call('HDEL', K_MARKS, song)

@@ -10,9 +10,11 @@ Returns: {countable shows up to as_of, {{song_id, plays, shows played, first pla
 
 Reads only the songs it may answer with: those last played up to as_of come from the
 last-play index, least recently played first, until `limit` rows and their ties are found;
-a song played again after as_of (a historical as_of) is looked up in its plays only when
-its first play (the first-play index), and the last year before as_of's it was played in
-(its marks), are long enough ago for it to reach those rows.
+a song played again after as_of (a historical as_of) comes from the index of long stretches
+between plays (K_HIATUSES) when the rows' gaps are long enough for it to hold them all,
+else it is looked up in its plays only when its first play (the first-play index), and the
+last year before as_of's it was played in (its marks), are long enough ago for it to reach
+those rows.
 ]]
 local as_of, as_of_day = ARGV[1], tonumber(ARGV[2])
 local min_plays, by_days, limit = math.max(tonumber(ARGV[3]), 1), ARGV[4] == 'days', tonumber(ARGV[5])
@@ -60,12 +62,6 @@ repeat
   end
 until #songs < 128
 
--- the songs played again after as_of (a historical as_of), their plays up to as_of read in
--- the order of their first plays (the first-play index), until even a last play at a
--- song's first play could not reach the `limit` longest gaps. A song's marks bound its gap
--- first: its last play up to as_of is no earlier than the start of the last year before
--- as_of's that it was played in, so its plays are read only if a gap from there could reach
--- them.
 local best = {}  -- the `limit` longest gaps so far, longest first
 for i, row in ipairs(rows) do best[i] = row[5] end
 table.sort(best, function(a, b) return a > b end)
@@ -93,7 +89,61 @@ local function last_day()
   end
   return last_days[best[limit]]
 end
+-- a gap found: kept among the `limit` longest so far
+local function keep(n)
+  local at = #best + 1
+  while at > 1 and best[at - 1] < n do at = at - 1 end
+  if at <= limit then
+    table.insert(best, at, n)
+    best[limit + 1] = nil
+  end
+end
 local done = redis.call('ZCOUNT', K_LAST, next_day, '+inf') == 0
+
+-- the songs played again after as_of (a historical as_of), from the stretches of HIATUS
+-- days or more between two plays of a song (K_HIATUSES): one range a year, from the band's
+-- first, reads the stretches that begin that year and end after as_of, those that hold it,
+-- until a year begins after the last day a gap that reaches the rows may begin on. Their
+-- rows are complete if no shorter stretch could reach them; else they are found below.
+if not done then
+  local found, ids, saved = {}, {}, {unpack(best)}
+  local first_year = tonumber(string.sub(redis.call('ZRANGE', K_ORDER, 0, 0)[1] or as_of, 1, 4))
+  for y = first_year, tonumber(string.sub(as_of, 1, 4)) do
+    local day = last_day()
+    if day and ordinal(string.format('%04d-01-01', y)) > day then break end
+    local from = y * 10000000 + as_of_day + 1
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HIATUSES, from, (y + 1) * 10000000 - 1)) do
+      local song, sk, plays = string.match(member, '^(%S+) (%S+ %S+ %S+) (%d+)$')
+      plays = tonumber(plays)
+      if plays >= min_plays and string.sub(sk, 1, 10) <= as_of then
+        local n = since(sk)
+        if reaches(n) then
+          found[#found + 1] = {song, plays, false, sk, n}
+          ids[#found] = song
+          keep(n)
+        end
+      end
+    end
+  end
+  local day = last_day()
+  if day and as_of_day - day + 1 >= HIATUS then
+    local summaries = hmget(K_SUMMARY, ids)
+    for i, row in ipairs(found) do
+      local _, first_sk = parse_summary(summaries[i])
+      row[3] = first_sk
+      rows[#rows + 1] = row
+    end
+    done = true
+  else
+    best = saved
+  end
+end
+
+-- otherwise, their plays up to as_of read in the order of their first plays (the first-play
+-- index), until even a last play at a song's first play could not reach the `limit`
+-- longest gaps. A song's marks bound its gap first: its last play up to as_of is no earlier
+-- than the start of the last year before as_of's that it was played in, so its plays are
+-- read only if a gap from there could reach them.
 local year_before_as_of = string.format('%04d', tonumber(string.sub(as_of, 1, 4)) - 1)
 offset = 0
 while not done do
@@ -140,12 +190,7 @@ while not done do
       if plays >= min_plays then
         local n = since(last)
         rows[#rows + 1] = {song, plays, first_sk, last, n}
-        local at = #best + 1
-        while at > 1 and best[at - 1] < n do at = at - 1 end
-        if at <= limit then
-          table.insert(best, at, n)
-          best[limit + 1] = nil
-        end
+        keep(n)
       end
     end
   end

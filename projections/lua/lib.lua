@@ -1,12 +1,12 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
-KEYS[1..16] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
+KEYS[1..17] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS = KEYS[1], KEYS[2], KEYS[3], KEYS[4],
-      KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14],
-      KEYS[15], KEYS[16]
+      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES = KEYS[1], KEYS[2], KEYS[3],
+      KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13],
+      KEYS[14], KEYS[15], KEYS[16], KEYS[17]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -181,6 +181,31 @@ end
 -- a plays entry's showkey, position (4 digits) and set
 local function play_parts(entry)
   return string.match(entry, '^(%S+ %S+ %S+) (%d+) (%S+) %d+$')
+end
+
+-- A song's plays at least HIATUS days after its play before are indexed by that stretch
+-- (K_HIATUSES, see projections/keys.py): a historical `gaps` reads the stretches that hold
+-- its as_of instead of each song's plays (gaps.lua)
+local HIATUS = 180
+
+-- add (`add`) or remove the indexed stretches between consecutive entries of `list` (plays
+-- entries in order, with or without their newline), and between `prev` (the entry before
+-- them; nil for none) and the first of them
+local function index_hiatuses(song, prev, list, add)
+  local prev_day = prev and ordinal(prev)
+  for _, entry in ipairs(list) do
+    local day = ordinal(entry)
+    if prev and day - prev_day >= HIATUS then
+      local sk, n = string.match(prev, '^(%S+ %S+ %S+) %S+ %S+ (%d+)')
+      local member = song .. ' ' .. sk .. ' ' .. n
+      if add then
+        redis.call('ZADD', K_HIATUSES, tonumber(string.sub(prev, 1, 4)) * 10000000 + day, member)
+      else
+        redis.call('ZREM', K_HIATUSES, member)
+      end
+    end
+    prev, prev_day = entry, day
+  end
 end
 
 -- the last `window` bytes of packed plays key `k` from the first entry that starts in them,
