@@ -47,15 +47,35 @@ each_setlist(order, function(sk, setlist)
     last[song] = sk
   end
 end)
-local ids = {}
-for i, first in ipairs(firsts) do ids[i] = first[1] end
-each_marks(ids, function(i, marks)
-  local song, sk, at = firsts[i][1], firsts[i][2], firsts[i][3]
-  local prev = entry_before_mark(song, marks, sk)
-  if prev == false then prev = previous_play(song, sk, '') end  -- the marks do not point at it
-  prev = prev and string.sub(prev, 1, string.find(prev, ' ', 19, true) - 1)  -- its showkey
-  if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
-end)
+if by_days and threshold >= HIATUS then
+  -- a gap of the threshold or more is a stretch of HIATUS days or more (K_HIATUSES): those
+  -- that begin before that year (one range a year) and end in the window, by song and the
+  -- day they end on, give the play before each first play they end at
+  local ends, first_year = {}, tonumber(string.sub(redis.call('ZRANGE', K_ORDER, 0, 0)[1] or from, 1, 4))
+  for y = first_year, tonumber(string.sub(from, 1, 4)) - 1 do
+    local base = y * 10000000
+    local flat = redis.call('ZRANGEBYSCORE', K_HIATUSES, base + ordinal(from), base + ordinal(as_of), 'WITHSCORES')
+    for i = 1, #flat, 2 do
+      local song, prev = string.match(flat[i], '^(%S+) (%S+ %S+ %S+) ')
+      ends[song .. ' ' .. (tonumber(flat[i + 1]) - base)] = prev
+    end
+  end
+  for _, first in ipairs(firsts) do
+    local song, sk, at = first[1], first[2], first[3]
+    local prev = ends[song .. ' ' .. day(sk)]
+    if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
+  end
+else
+  local ids = {}
+  for i, first in ipairs(firsts) do ids[i] = first[1] end
+  each_marks(ids, function(i, marks)
+    local song, sk, at = firsts[i][1], firsts[i][2], firsts[i][3]
+    local prev = entry_before_mark(song, marks, sk)
+    if prev == false then prev = previous_play(song, sk, '') end  -- the marks do not point at it
+    prev = prev and string.sub(prev, 1, string.find(prev, ' ', 19, true) - 1)  -- its showkey
+    if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
+  end)
+end
 
 -- in show order
 table.sort(rows, function(a, b)
