@@ -418,3 +418,18 @@ async def test_many_plays_at_one_show_applied_one_call_each(redis: Redis, servic
     assert [p["gap_shows"] for p in a["plays"]] == [None, 1, *[0] * 39, 1]
     assert (a["total_plays"], a["shows_played"], a["average_gap_shows"]) == (42, 3, 1.0)
     await check_reference(service, events)
+
+
+async def test_ties_are_ordered_by_titles_as_written(redis: Redis, service: Queries) -> None:
+    """Songs tied on their gap and their velocity are ordered by title (then id), titles that
+    JSON escapes (quotes, backslashes, slashes, control characters) and others alike."""
+    titles = ['A"B', "A\\B", "A/B", "A\tB", "A B", "AB", "Ä", "a", "Zz", "A/"]
+    events = [show("s1", "2001-01-01"), show("s2", "2002-06-01")]
+    events += [perf("s1", i + 1, f"t{i}", title=title) for i, title in enumerate(titles)]
+    events += [perf("s2", i + 1, f"t{i}", title=title) for i, title in enumerate(titles) if i % 2]
+    await ingest(redis, events)
+    gaps = await service.answer("gaps", {"band": "band", "as_of": "2001-06-01", "min_plays": 0})
+    assert [g["song_title"] for g in gaps] == sorted(titles)
+    velocity = await service.answer("velocity", {"band": "band", "as_of": "2010-01-01"})
+    assert [v["song_title"] for v in velocity] == sorted(titles)  # every score 0
+    await check_reference(service, events, also=("2001-06-01", "2002-07-01", "2010-01-01"))

@@ -459,17 +459,9 @@ local function shows_between(from, upto)
   return redis.call('ZRANGEBYLEX', K_ORDER, '[' .. from, '(' .. upto .. '~')
 end
 
--- fn(song, plays up to as_of, first play's showkey, last play's showkey up to as_of) for
--- every song with a play up to as_of
-local function each_song_upto(as_of, fn)
-  local summary = redis.call('HGETALL', K_SUMMARY)
-  for i = 1, #summary, 2 do
-    local count, first_sk, last_sk = parse_summary(summary[i + 1])
-    if string.sub(first_sk, 1, 10) <= as_of then
-      local plays, last = plays_upto(summary[i], count, last_sk, as_of)
-      fn(summary[i], plays, first_sk, last)
-    end
-  end
+-- a song record's title: read from the JSON as it is when it holds no escape, else decoded
+local function song_title(record)
+  return string.match(record, '"title":"([^"\\]*)"') or cjson.decode(record).title
 end
 
 -- the first `limit` rows by row[key] descending, ties by song title then song_id (row[1]);
@@ -484,7 +476,7 @@ local function top_rows(rows, key, limit)
     if cut ~= nil and -row[key] <= cut then
       local record = redis.call('HGET', K_SONGS, row[1])
       row[#row + 1] = record
-      row.title = cjson.decode(record).title
+      row.title = song_title(record)
       kept[#kept + 1] = row
     end
   end

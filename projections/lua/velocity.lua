@@ -10,25 +10,29 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
 Reads the plays in the 365 days from the setlists of the shows in them (not song by song);
 a song's plays up to as_of come from its summary, or, if it was played again after as_of,
 from its packed plays, read only for the rows kept. Only when fewer than `limit` songs were
-played in the 365 days do the songs at a score of 0 (every other song played up to as_of)
-make up the rest.
+played in the 365 days do the songs at a score of 0 (every other song played up to as_of,
+the first by title) make up the rest.
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
-local rows, counts, songs = {}, {}, {}  -- counts: song -> its plays in the 30, 90 and 365 days
+-- counts: song -> its plays in the 30, 90 and 365 days, and in as_of's year (which the 365
+-- days hold) up to as_of
+local rows, counts, songs = {}, {}, {}
+local year = string.sub(as_of, 1, 4)
 each_setlist(shows_between(d365, as_of), function(sk, setlist)
   local date = string.sub(sk, 1, 10)
-  local in90, in30 = date >= d90, date >= d30
+  local in90, in30, this_year = date >= d90, date >= d30, string.sub(date, 1, 4) == year
   for song in string.gmatch(setlist, '%S+') do
     local w = counts[song]
     if not w then
-      w = {0, 0, 0}
+      w = {0, 0, 0, 0}
       counts[song] = w
       songs[#songs + 1] = song
     end
     w[3] = w[3] + 1
     if in90 then w[2] = w[2] + 1 end
     if in30 then w[1] = w[1] + 1 end
+    if this_year then w[4] = w[4] + 1 end
   end
 end)
 -- plays up to as_of: the summary's, or, for a song played again since, read for the rows kept
@@ -39,10 +43,25 @@ each_summary(songs, function(song, count, _, last_sk)
 end)
 
 if #rows < limit then
-  local scored = {}
+  -- the rest at a score of 0: the songs with a play up to as_of (the first-play index) not
+  -- scored, the first by title then id, with their plays up to as_of
+  local scored, rest = {}, {}
   for _, row in ipairs(rows) do scored[row[1]] = true end
-  each_song_upto(as_of, function(song, plays)
-    if not scored[song] then rows[#rows + 1] = {song, plays, 0, 0, 0, 0} end
+  for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, '-inf', ordinal(as_of))) do
+    if not scored[song] then rest[#rest + 1] = {song} end
+  end
+  local ids_ = {}
+  for i, row in ipairs(rest) do ids_[i] = row[1] end
+  for i, record in ipairs(hmget(K_SONGS, ids_)) do rest[i].title = song_title(record) end
+  table.sort(rest, function(a, b)
+    if a.title ~= b.title then return a.title < b.title end
+    return a[1] < b[1]
+  end)
+  for i = limit - #rows + 1, #rest do rest[i] = nil end
+  ids_ = {}
+  for i, row in ipairs(rest) do ids_[i] = row[1] end
+  each_summary(ids_, function(song, count, _, last_sk)
+    rows[#rows + 1] = {song, string.sub(last_sk, 1, 10) <= as_of and count or {count, last_sk}, 0, 0, 0, 0}
   end)
 end
 local out, later, ids = top_rows(rows, 6, limit), {}, {}
@@ -52,8 +71,23 @@ for _, row in ipairs(out) do
     ids[#ids + 1] = row[1]
   end
 end
+-- a song played again after as_of: its plays before as_of's year are the number of its
+-- first play from that year on, less one (the first play its marks point at from then on,
+-- if the play before that is of an earlier year: plays entries are at most 100 bytes); its
+-- plays in the year up to as_of were counted above. Else they are read up to as_of.
 each_marks(ids, function(i, marks)
   local row = later[i]
-  row[2] = plays_upto(row[1], row[2][1], row[2][2], as_of, marks)
+  local song, from = row[1], marks_upto(marks, string.format('%04d', tonumber(year) - 1)) + 1
+  local plays
+  if from <= #marks / MARK then
+    local at = mark_offset(marks, from)
+    local lo_ = math.max(0, at - 256)
+    local t = redis.call('GETRANGE', plays_key(song), lo_, at + 255)
+    local prev, n = entry_before(t, at - lo_), string.match(string.sub(t, at - lo_ + 1), '^[^\n]* (%d+)\n')
+    if n and (prev == nil or string.sub(prev, 1, 4) < year) then
+      plays = tonumber(n) - 1 + (counts[song] and counts[song][4] or 0)  -- none: not played in the 365 days
+    end
+  end
+  row[2] = plays or plays_upto(song, row[2][1], row[2][2], as_of, marks)
 end)
 return out
