@@ -224,6 +224,29 @@ async def latencies(
     return out
 
 
+async def new_questions(
+    url: str, band: str, first: str, last: str, requests: int, queries: list[tuple[str, dict[str, Any]]], seed: int = 5
+) -> dict[str, Any]:
+    """p50/p99 of each query over request/reply, concurrency 1, each request with an ``as_of``
+    drawn (seeded, without repeats) between the band's first and last show: every request is
+    a question new to the query process, so every answer is computed (as a client sweeping
+    dates would see them)."""
+    rng = random.Random(seed)
+    start, end = dt.date.fromisoformat(first), dt.date.fromisoformat(last)
+    out = {}
+    async with StatsClient(url, timeout=60) as client:
+        for name, params in queries:
+            days = rng.sample(range((end - start).days + 1), requests)
+            times: list[float] = []
+            for day in days:
+                body = {"band": band, "as_of": (start + dt.timedelta(days=day)).isoformat(), **params}
+                t = time.perf_counter()
+                await client.query(name, **body)
+                times.append((time.perf_counter() - t) * 1000)
+            out[name + ("_" + "_".join(map(str, params.values())) if params else "")] = summary(times)
+    return out
+
+
 def seed_times(events: list[dict[str, Any]], as_of: str, repeat: int) -> dict[str, Any]:
     import seed_baseline
 
@@ -580,6 +603,12 @@ async def run(quick: bool) -> dict[str, Any]:
                     results["queries"][key + "_cold"] = await latencies(
                         server.url, "phish", as_of, concurrency, n, queries, cold=True
                     )
+            print("  new_questions_c1 (a new as_of each request)", file=sys.stderr)
+            first_show = min(e["date"] for e in phish if e["type"] == "ShowRecorded")
+            swept = [(q, p) for q, p in QUERIES if q not in ("song", "setlist", "bands")]
+            results["queries"]["new_questions_c1"] = await new_questions(
+                server.url, "phish", first_show, last_show, n // 2, swept
+            )
 
             print("seed router (SQLite, same Phish plays)", file=sys.stderr)
             results["seed"] = {
@@ -689,6 +718,8 @@ def record(results: dict[str, Any]) -> Path:
         "live_write_through_paced_p99_ms": results["live_write_through_paced"]["p99_ms"],
         "live_write_through_split_paced_p99_ms": results["live_write_through_split_paced"]["p99_ms"],
         "asked_after_a_play_p99_ms": max(v["p99_ms"] for v in results["asked_after_a_play"]["after_a_play"].values()),
+        "gaps_new_question_p50_ms": results["queries"]["new_questions_c1"]["gaps"]["p50_ms"],
+        "new_question_p50_ms_max": max(v["p50_ms"] for v in results["queries"]["new_questions_c1"].values()),
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []
