@@ -11,12 +11,12 @@ def _int(name: str, default: int, minimum: int | None = None) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
-    at_least = f" >= {minimum}" if minimum is not None else ""
     try:
-        number = int(value)
+        number: int | None = int(value)
     except ValueError:
-        raise SystemExit(f"{name} must be an integer{at_least}, got {value!r}") from None
-    if minimum is not None and number < minimum:
+        number = None
+    if number is None or (minimum is not None and number < minimum):
+        at_least = f" >= {minimum}" if minimum is not None else ""
         raise SystemExit(f"{name} must be an integer{at_least}, got {value!r}")
     return number
 

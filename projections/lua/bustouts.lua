@@ -51,13 +51,10 @@ if by_days and threshold >= HIATUS then
   -- a gap of the threshold or more is a stretch of HIATUS days or more (K_HIATUSES): those
   -- that begin before that year (one range a year) and end in the window, by song and the
   -- day they end on, give the play before each first play they end at
-  local ends, first_year = {}, tonumber(string.sub(redis.call('ZRANGE', K_ORDER, 0, 0)[1] or from, 1, 4))
-  for y = first_year, tonumber(string.sub(from, 1, 4)) - 1 do
-    local base = y * 10000000
-    local flat = redis.call('ZRANGEBYSCORE', K_HIATUSES, base + ordinal(from), base + ordinal(as_of), 'WITHSCORES')
-    for i = 1, #flat, 2 do
-      local song, prev = string.match(flat[i], '^(%S+) (%S+ %S+ %S+) ')
-      ends[song .. ' ' .. (tonumber(flat[i + 1]) - base)] = prev
+  local ends = {}
+  for y = first_year(from), tonumber(string.sub(from, 1, 4)) - 1 do
+    for _, stretch in ipairs(stretches(y, ordinal(from), ordinal(as_of))) do
+      ends[stretch[1] .. ' ' .. stretch[4]] = stretch[2]
     end
   end
   for _, first in ipairs(firsts) do

@@ -107,14 +107,11 @@ local done = redis.call('ZCOUNT', K_LAST, next_day, '+inf') == 0
 -- rows are complete if no shorter stretch could reach them; else they are found below.
 if not done then
   local found, ids, saved = {}, {}, {unpack(best)}
-  local first_year = tonumber(string.sub(redis.call('ZRANGE', K_ORDER, 0, 0)[1] or as_of, 1, 4))
-  for y = first_year, tonumber(string.sub(as_of, 1, 4)) do
+  for y = first_year(as_of), tonumber(string.sub(as_of, 1, 4)) do
     local day = last_day()
     if day and ordinal(string.format('%04d-01-01', y)) > day then break end
-    local from = y * 10000000 + as_of_day + 1
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_HIATUSES, from, (y + 1) * 10000000 - 1)) do
-      local song, sk, plays = string.match(member, '^(%S+) (%S+ %S+ %S+) (%d+)$')
-      plays = tonumber(plays)
+    for _, stretch in ipairs(stretches(y, as_of_day + 1, math.huge)) do
+      local song, sk, plays = stretch[1], stretch[2], stretch[3]
       if plays >= min_plays and string.sub(sk, 1, 10) <= as_of then
         local n = since(sk)
         if reaches(n) then

@@ -187,6 +187,25 @@ end
 -- (K_HIATUSES, see projections/keys.py): a historical `gaps` reads the stretches that hold
 -- its as_of instead of each song's plays (gaps.lua)
 local HIATUS = 180
+-- a stretch's score: the year of its first play x YEAR_SCORE + the ordinal day of the next
+local YEAR_SCORE = 10000000
+
+-- the indexed stretches that begin in year `y` and end (the song's next play) from day `lo_`
+-- to day `hi_`: {song, showkey of its first play, its number n, the day it ends}, ...
+local function stretches(y, lo_, hi_)
+  local base, out = y * YEAR_SCORE, {}
+  local flat = redis.call('ZRANGEBYSCORE', K_HIATUSES, base + lo_, base + math.min(hi_, YEAR_SCORE - 1), 'WITHSCORES')
+  for i = 1, #flat, 2 do
+    local song, sk, n = string.match(flat[i], '^(%S+) (%S+ %S+ %S+) (%d+)$')
+    out[#out + 1] = {song, sk, tonumber(n), tonumber(flat[i + 1]) - base}
+  end
+  return out
+end
+
+-- the year of the band's first countable show (that of `date` if it has none)
+local function first_year(date)
+  return tonumber(string.sub(redis.call('ZRANGE', K_ORDER, 0, 0)[1] or date, 1, 4))
+end
 
 -- add (`add`) or remove the indexed stretches between consecutive entries of `list` (plays
 -- entries in order, with or without their newline), and between `prev` (the entry before
@@ -199,7 +218,7 @@ local function index_hiatuses(song, prev, list, add)
       local sk, n = string.match(prev, '^(%S+ %S+ %S+) %S+ %S+ (%d+)')
       local member = song .. ' ' .. sk .. ' ' .. n
       if add then
-        redis.call('ZADD', K_HIATUSES, tonumber(string.sub(prev, 1, 4)) * 10000000 + day, member)
+        redis.call('ZADD', K_HIATUSES, tonumber(string.sub(prev, 1, 4)) * YEAR_SCORE + day, member)
       else
         redis.call('ZREM', K_HIATUSES, member)
       end
@@ -337,23 +356,28 @@ local function plays_span(song, from, upto, marks)
   end
 end
 
+-- the entry before the one a song's i-th mark points at (nil for none: the mark is at its
+-- first entry), and the first `len` (>= 1) bytes of the entry it points at
+local function at_mark(song, marks, i, len)
+  local at, back = mark_offset(marks, i), 128
+  while true do
+    local lo_ = math.max(0, at - back)
+    local t = redis.call('GETRANGE', plays_key(song), lo_, at + len - 1)
+    local entry = entry_before(t, at - lo_)  -- the one that ends at the mark, if all in the window
+    if lo_ == 0 or #entry < at - lo_ - 1 then return entry, string.sub(t, at - lo_ + 1) end
+    back = back * 4
+  end
+end
+
 -- the entry before the first play of a year in a song's packed plays (showkey `sk`), found
 -- through the year's mark: nil if there is none (a first play), false if the marks do not
 -- point at that play (then it must be looked up otherwise)
 local function entry_before_mark(song, marks, sk)
   local i = marks_upto(marks, string.sub(sk, 1, 4))
   if i == 0 or mark_year(marks, i) ~= string.sub(sk, 1, 4) then return false end
-  local at, back = mark_offset(marks, i), 128
-  while true do
-    local lo_ = math.max(0, at - back)
-    local t = redis.call('GETRANGE', plays_key(song), lo_, at + #sk)
-    if string.sub(t, at - lo_ + 1, at - lo_ + #sk + 1) ~= sk .. ' ' then return false end
-    if at == 0 then return nil end
-    -- the entry that ends at the mark, if the window holds all of it
-    local entry = entry_before(t, at - lo_)
-    if lo_ == 0 or #entry < at - lo_ - 1 then return entry end
-    back = back * 4
-  end
+  local entry, head = at_mark(song, marks, i, #sk + 1)
+  if head ~= sk .. ' ' then return false end
+  return entry
 end
 
 -- the play before the play at showkey `sk`, position `pos4` ('' for the song's first play

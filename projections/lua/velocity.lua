@@ -50,17 +50,18 @@ if #rows < limit then
   for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, '-inf', ordinal(as_of))) do
     if not scored[song] then rest[#rest + 1] = {song} end
   end
-  local ids_ = {}
-  for i, row in ipairs(rest) do ids_[i] = row[1] end
-  for i, record in ipairs(hmget(K_SONGS, ids_)) do rest[i].title = song_title(record) end
+  local function ids_of(list)
+    local out = {}
+    for i, row in ipairs(list) do out[i] = row[1] end
+    return out
+  end
+  for i, record in ipairs(hmget(K_SONGS, ids_of(rest))) do rest[i].title = song_title(record) end
   table.sort(rest, function(a, b)
     if a.title ~= b.title then return a.title < b.title end
     return a[1] < b[1]
   end)
-  for i = limit - #rows + 1, #rest do rest[i] = nil end
-  ids_ = {}
-  for i, row in ipairs(rest) do ids_[i] = row[1] end
-  each_summary(ids_, function(song, count, _, last_sk)
+  for i = #rest, limit - #rows + 1, -1 do rest[i] = nil end
+  each_summary(ids_of(rest), function(song, count, _, last_sk)
     rows[#rows + 1] = {song, string.sub(last_sk, 1, 10) <= as_of and count or {count, last_sk}, 0, 0, 0, 0}
   end)
 end
@@ -71,21 +72,18 @@ for _, row in ipairs(out) do
     ids[#ids + 1] = row[1]
   end
 end
--- a song played again after as_of: its plays before as_of's year are the number of its
--- first play from that year on, less one (the first play its marks point at from then on,
--- if the play before that is of an earlier year: plays entries are at most 100 bytes); its
--- plays in the year up to as_of were counted above. Else they are read up to as_of.
+-- a song played again after as_of: its plays before as_of's year are the number of the
+-- entry before the first play its marks point at from that year on (if that entry is of an
+-- earlier year: a mark may be missing), its plays in the year up to as_of were counted
+-- above. Else they are read up to as_of.
 each_marks(ids, function(i, marks)
   local row = later[i]
   local song, from = row[1], marks_upto(marks, string.format('%04d', tonumber(year) - 1)) + 1
   local plays
   if from <= #marks / MARK then
-    local at = mark_offset(marks, from)
-    local lo_ = math.max(0, at - 256)
-    local t = redis.call('GETRANGE', plays_key(song), lo_, at + 255)
-    local prev, n = entry_before(t, at - lo_), string.match(string.sub(t, at - lo_ + 1), '^[^\n]* (%d+)\n')
-    if n and (prev == nil or string.sub(prev, 1, 4) < year) then
-      plays = tonumber(n) - 1 + (counts[song] and counts[song][4] or 0)  -- none: not played in the 365 days
+    local before = at_mark(song, marks, from, 1)
+    if before == nil or string.sub(before, 1, 4) < year then
+      plays = entry_number(before) + (counts[song] and counts[song][4] or 0)  -- none: not played in the 365 days
     end
   end
   row[2] = plays or plays_upto(song, row[2][1], row[2][2], as_of, marks)
