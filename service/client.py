@@ -23,8 +23,8 @@ from typing import Any
 
 import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
+from faststream.message import StreamMessage
 from faststream.redis import RedisBroker
-from faststream.redis.annotations import RedisMessage
 
 from projections.params import QUERIES, QueryError
 
@@ -39,6 +39,13 @@ _decode = msgspec.json.Decoder().decode
 REPLY_PREFIX = "setlist-stats.reply"
 
 
+def _as_received(message: StreamMessage[Any]) -> StreamMessage[Any]:
+    """A reply's decoder: the message itself, its body left as it came (``_result`` decodes
+    it once); FastStream's own would decode the body and hand the message over as a context
+    field, resolved in a worker thread."""
+    return message
+
+
 class StatsClient:
     def __init__(self, redis_url: str, timeout: float = 30.0, max_connections: int = 256) -> None:
         self.timeout = timeout
@@ -51,8 +58,8 @@ class StatsClient:
         self.replies = f"{REPLY_PREFIX}.{uuid.uuid4().hex}"
         self._waiting: dict[str, asyncio.Future[bytes]] = {}  # correlation id -> its reply
 
-        @self.broker.subscriber(self.replies)
-        async def on_reply(message: RedisMessage) -> None:
+        @self.broker.subscriber(self.replies, decoder=_as_received)
+        async def on_reply(message: Any) -> None:
             waiting = self._waiting.get(message.correlation_id)  # removed by its request
             if waiting is not None and not waiting.done():
                 waiting.set_result(message.body)
