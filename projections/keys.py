@@ -36,6 +36,9 @@ summary        hash    song_id -> "plays|first play showkey|last play showkey"
 last           zset    song_id -> day and show order of its last play (ordinal day x 10^6 +
                        show_order): every song with a play, least recently played first
                        (gaps, velocity and bustouts read only the songs they need)
+regulars       zset    the same, for the songs with REGULAR_PLAYS (5, gaps' default
+                       min_plays) plays or more: a ``gaps`` with min_plays 5 or more passes
+                       over none of the songs played only a few times, long ago
 months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
 stamp          string  bumped by every apply that changes the band: answers cached under it
 show:<id>      string  one show's slot records by position, a JSON array of [position, version,
@@ -68,10 +71,13 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 6
+LAYOUT = 7
 #: The least number of days between two plays of a song for the stretch to be indexed
 #: (``hiatuses``; ``HIATUS`` in lua/lib.lua).
 HIATUS_DAYS = 180
+#: The least number of plays for a song to be in the last-play index of regulars
+#: (``regulars``; ``REGULAR`` in lua/lib.lua): gaps' default min_plays.
+REGULAR_PLAYS = 5
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
 #: apply and setlist scripts get the ``show:<id>`` keys they need after these.
@@ -93,6 +99,7 @@ BAND_KEYS = (
     "marks",
     "setlists",
     "hiatuses",
+    "regulars",
 )
 
 

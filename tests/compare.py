@@ -38,7 +38,8 @@ async def compare_aggregates(queries: Queries, ref: Reference, band: str, as_of:
     """Every list and summary query, with several parameter sets (``bands`` if the reference
     holds every band the service knows)."""
     # small limits: the rows cut off inside ties, the songs played again after as_of pruned
-    for min_plays, limit in ((0, 200), (5, 200), (40, 200), (0, 3), (5, 7)):
+    # min_plays 4 and 5: either side of the index of regulars (keys.REGULAR_PLAYS)
+    for min_plays, limit in ((0, 200), (5, 200), (40, 200), (0, 3), (4, 7), (5, 7)):
         for sort in ("days", "shows"):
             params = {"min_plays": min_plays, "limit": limit, "sort": sort}
             await assert_same(
@@ -92,12 +93,14 @@ async def compare_details(queries: Queries, ref: Reference, band: str, as_of: st
         await assert_same(queries, "setlist", {"band": band, "show_id": show_id, "as_of": as_of}, expected)
 
 
-async def assert_hiatuses(redis: Redis, band: str) -> None:
-    """The band's index of long stretches between plays (``hiatuses``, see projections/keys.py)
-    holds exactly what its songs' packed plays say: each play followed by the song's next one
-    ``HIATUS_DAYS`` or more days later, scored by its year and that next play's day."""
+async def assert_indexes(redis: Redis, band: str) -> None:
+    """The band's indexes built for gaps (see projections/keys.py) hold exactly what its songs'
+    packed plays say: ``hiatuses``, each play followed by the song's next one ``HIATUS_DAYS``
+    or more days later, scored by its year and that next play's day; ``regulars``, each song
+    with ``REGULAR_PLAYS`` plays or more, scored by its last play's day and show order."""
     prefix = keys.plays_key(band, "").encode()
-    expected: dict[str, float] = {}
+    stretches: dict[str, float] = {}
+    regulars: dict[str, float] = {}
     for key in await redis.keys(prefix + b"*"):
         song = key[len(prefix) :].decode()
         plays = (await redis.get(key)).decode().splitlines()
@@ -105,6 +108,11 @@ async def assert_hiatuses(redis: Redis, band: str) -> None:
             day = dt.date.fromisoformat(after[:10]).toordinal()
             if day - dt.date.fromisoformat(play[:10]).toordinal() >= keys.HIATUS_DAYS:
                 date, order, show, _, _, n = play.split(" ")
-                expected[f"{song} {date} {order} {show} {n}"] = int(date[:4]) * 10**7 + day
+                stretches[f"{song} {date} {order} {show} {n}"] = int(date[:4]) * 10**7 + day
+        if len(plays) >= keys.REGULAR_PLAYS:
+            date, order = plays[-1].split(" ")[:2]
+            regulars[song] = dt.date.fromisoformat(date).toordinal() * 10**6 + int(order)
     stored = await redis.zrange(keys.band_key(band, "hiatuses"), 0, -1, withscores=True)
-    assert {member.decode(): score for member, score in stored} == expected, band
+    assert {member.decode(): score for member, score in stored} == stretches, band
+    stored = await redis.zrange(keys.band_key(band, "regulars"), 0, -1, withscores=True)
+    assert {member.decode(): score for member, score in stored} == regulars, band

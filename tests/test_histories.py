@@ -8,7 +8,7 @@ from typing import Any
 
 import datasets
 import pytest
-from compare import assert_hiatuses, compare_aggregates, compare_details
+from compare import assert_indexes, compare_aggregates, compare_details
 from conftest import TODAY, ingest, shared_data
 from redis.asyncio import Redis
 from reference import Reference
@@ -142,7 +142,7 @@ async def test_marks_and_setlists_follow_the_plays(redis: Redis) -> None:
             done, at = done + len(chunk), at + len(chunk)
         await assert_marks(redis, "phish")
         await assert_setlists(redis, "phish", applied)
-        await assert_hiatuses(redis, "phish")
+        await assert_indexes(redis, "phish")
 
     ref, service = Reference(events), Queries(scripts)
     dates = as_of_dates(events)

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 import redis as sync_redis
-from compare import assert_hiatuses, compare_aggregates, compare_details
+from compare import assert_indexes, compare_aggregates, compare_details
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
@@ -145,7 +145,7 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
         for log in logs_:
             ref = Reference(log)
             for band in ref.bands:
-                await assert_hiatuses(redis, band)
+                await assert_indexes(redis, band)
                 await compare_aggregates(queries, ref, band, as_of, all_bands=False)
                 await compare_details(queries, ref, band, as_of)
     finally:

@@ -9,16 +9,17 @@ from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
-from factory import perf, show
+from compare import assert_indexes
+from factory import perf, perf_removed, show, show_removed
 from redis.asyncio import Redis
 from reference import Reference
 from test_edges import EDGE_LOG
 
 from projections import keys
 from projections.batch import apply_entries
-from projections.params import QueryError
+from projections.params import SPECS, QueryError
 from projections.queries import Queries
-from projections.scripts import Scripts
+from projections.scripts import Scripts, _read
 
 
 @pytest.fixture(params=["fakeredis", "redis-server"])
@@ -35,6 +36,13 @@ async def backend(request: pytest.FixtureRequest, redis: Redis) -> AsyncIterator
 
 def entries(events: list[dict], start: int = 1) -> list[tuple[str, dict[bytes, bytes]]]:
     return [(f"{start + i}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(events)]
+
+
+def test_the_scripts_thresholds_are_those_of_the_key_layout() -> None:
+    lib = _read("lib")
+    assert f"\nlocal HIATUS = {keys.HIATUS_DAYS}\n" in lib
+    assert f"\nlocal REGULAR = {keys.REGULAR_PLAYS}\n" in lib
+    assert SPECS["gaps"]["min_plays"].default == keys.REGULAR_PLAYS  # what the index is for
 
 
 async def test_ordinal_days_match_python(backend: Redis) -> None:
@@ -56,6 +64,23 @@ async def test_edge_log_matches_reference(backend: Redis) -> None:
 
     await compare_aggregates(queries, ref, "band", "2030-01-01")
     await compare_details(queries, ref, "band", "2030-01-01")
+
+
+async def test_a_song_leaves_the_regulars_when_removals_take_its_plays_under_theirs(backend: Redis) -> None:
+    scripts = Scripts(backend)
+    queries = Queries(scripts)
+    log = [e for i in range(6) for e in (show(f"s{i}", f"2020-01-0{i + 1}"), perf(f"s{i}", 1, "often"))]
+    log += [show("t", "2020-02-01"), perf("t", 1, "once")]
+    await apply_entries(scripts, entries(log))
+    regular = []  # after each removal: is the song in the index of regulars?
+    for removal in (perf_removed("s5", 1), show_removed("s4"), perf_removed("s3", 1)):
+        log.append(removal)
+        await apply_entries(scripts, entries([removal], start=len(log)))
+        await assert_indexes(backend, "band")
+        regular.append(await backend.zscore(keys.band_key("band", "regulars"), "often") is not None)
+        answer = await queries.answer("gaps", {"band": "band", "as_of": "2030-01-01"})
+        assert answer == Reference(log).gaps("band", "2030-01-01")
+    assert regular == [True, False, False]  # 5 plays, then 4, then 3
 
 
 async def test_reapplying_changes_nothing(backend: Redis) -> None:

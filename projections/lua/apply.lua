@@ -157,13 +157,20 @@ local function refresh_song(song, first, last)
   local seen
   if first then
     local first_sk, last_sk = play_parts(first), play_parts(last)
-    redis.call('HSET', K_SUMMARY, song, entry_number(last) .. '|' .. first_sk .. '|' .. last_sk)
-    redis.call('ZADD', K_LAST, last_score(last_sk), song)
+    local plays, score = entry_number(last), last_score(last_sk)
+    redis.call('HSET', K_SUMMARY, song, plays .. '|' .. first_sk .. '|' .. last_sk)
+    redis.call('ZADD', K_LAST, score, song)
+    if plays >= REGULAR then
+      redis.call('ZADD', K_REGULARS, score, song)
+    else  -- fewer than before, if it was there: plays removed
+      redis.call('ZREM', K_REGULARS, song)
+    end
     seen = ordinal(first_sk)
     redis.call('ZADD', K_FIRST, seen, song)
   else
     redis.call('HDEL', K_SUMMARY, song)
     redis.call('ZREM', K_LAST, song)
+    redis.call('ZREM', K_REGULARS, song)
     redis.call('ZREM', K_FIRST, song)
   end
   local extra = redis.call('ZRANGEBYLEX', K_EXTRAS, lo(song), hi(song), 'LIMIT', 0, 1)[1]

@@ -9,12 +9,12 @@ Returns: {countable shows up to as_of, {{song_id, plays, shows played, first pla
           plays up to as_of, longest gap (in the sort unit) first, ties by title then id.
 
 Reads only the songs it may answer with: those last played up to as_of come from the
-last-play index, least recently played first, until `limit` rows and their ties are found;
-a song played again after as_of (a historical as_of) comes from the index of long stretches
-between plays (K_HIATUSES) when the rows' gaps are long enough for it to hold them all,
-else it is looked up in its plays only when its first play (the first-play index), and the
-last year before as_of's it was played in (its marks), are long enough ago for it to reach
-those rows.
+last-play index (of regulars, for a min_plays of REGULAR or more), least recently played
+first, until `limit` rows and their ties are found; a song played again after as_of (a
+historical as_of) comes from the index of long stretches between plays (K_HIATUSES) when
+the rows' gaps are long enough for it to hold them all, else it is looked up in its plays
+only when its first play (the first-play index), and the last year before as_of's it was
+played in (its marks), are long enough ago for it to reach those rows.
 ]]
 local as_of, as_of_day = ARGV[1], tonumber(ARGV[2])
 local min_plays, by_days, limit = math.max(tonumber(ARGV[3]), 1), ARGV[4] == 'days', tonumber(ARGV[5])
@@ -31,7 +31,7 @@ local bar        -- once `limit` rows are found, the shortest gap among them
 local past       -- the score (day and show order) of the first song found below the bar
 local offset, next_day = 0, day_score(as_of) + 1000000  -- the lowest score after as_of
 repeat
-  local flat = redis.call('ZRANGEBYSCORE', K_LAST, '-inf', '(' .. next_day, 'WITHSCORES', 'LIMIT', offset, 128)
+  local flat = redis.call('ZRANGEBYSCORE', last_index(min_plays), '-inf', '(' .. next_day, 'WITHSCORES', 'LIMIT', offset, 128)
   local songs = {}
   for i = 1, #flat, 2 do songs[#songs + 1] = flat[i] end
   offset = offset + #songs
@@ -98,7 +98,7 @@ local function keep(n)
     best[limit + 1] = nil
   end
 end
-local done = redis.call('ZCOUNT', K_LAST, next_day, '+inf') == 0
+local done = redis.call('ZCOUNT', last_index(min_plays), next_day, '+inf') == 0
 
 -- the songs played again after as_of (a historical as_of), from the stretches of HIATUS
 -- days or more between two plays of a song (K_HIATUSES): one range a year, from the band's

@@ -1,12 +1,12 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
-KEYS[1..17] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
+KEYS[1..18] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES = KEYS[1], KEYS[2], KEYS[3],
-      KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13],
-      KEYS[14], KEYS[15], KEYS[16], KEYS[17]
+      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES, K_REGULARS = KEYS[1], KEYS[2],
+      KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13],
+      KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -412,6 +412,16 @@ end
 -- (told apart by show_id) share a score
 local function last_score(sk)
   return ordinal(sk) * 1000000 + tonumber(string.sub(sk, 12, 17))
+end
+
+-- the songs with this many plays or more are in the last-play index of regulars too
+-- (K_REGULARS): gaps' default min_plays (projections.keys.REGULAR_PLAYS)
+local REGULAR = 5
+
+-- the last-play index that holds every song with `min_plays` plays or more (and, for
+-- fewer than REGULAR, every song)
+local function last_index(min_plays)
+  return min_plays >= REGULAR and K_REGULARS or K_LAST
 end
 
 -- the lowest score of a date in the last-play index
