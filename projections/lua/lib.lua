@@ -464,13 +464,6 @@ local function hmget(key, fields)
   return out
 end
 
--- fn(song, plays, first play's showkey, last play's showkey) from the summary of each of
--- `songs` (songs with a play)
-local function each_summary(songs, fn)
-  local summaries = hmget(K_SUMMARY, songs)
-  for i, song in ipairs(songs) do fn(song, parse_summary(summaries[i])) end
-end
-
 -- fn(i, marks) for each song_id songs[i] with the song's marks ('' for none)
 local function each_marks(songs, fn)
   local marks = hmget(K_MARKS, songs)

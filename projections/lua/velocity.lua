@@ -8,10 +8,10 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
           score (3 x 30 days + 2 x 90 days + 365 days) first, ties by title then id.
 
 Reads the plays in the 365 days from the setlists of the shows in them (not song by song);
-a song's plays up to as_of come from its summary, or, if it was played again after as_of,
-from its packed plays, read only for the rows kept. Only when fewer than `limit` songs were
-played in the 365 days do the songs at a score of 0 (every other song played up to as_of,
-the first by title) make up the rest.
+only for the rows kept, a song's plays up to as_of come from its summary, or, if it was
+played again after as_of, from its marks and packed plays. Only when fewer than `limit`
+songs were played in the 365 days do the songs at a score of 0 (every other song played up
+to as_of, the first by title) make up the rest.
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
@@ -35,39 +35,41 @@ each_setlist(shows_between(d365, as_of), function(sk, setlist)
     if this_year then w[4] = w[4] + 1 end
   end
 end)
--- plays up to as_of: the summary's, or, for a song played again since, read for the rows kept
-each_summary(songs, function(song, count, _, last_sk)
+for _, song in ipairs(songs) do
   local w = counts[song]
-  local plays = string.sub(last_sk, 1, 10) <= as_of and count or {count, last_sk}
-  rows[#rows + 1] = {song, plays, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
-end)
+  rows[#rows + 1] = {song, false, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
+end
+local function ids_of(list)
+  local out = {}
+  for i, row in ipairs(list) do out[i] = row[1] end
+  return out
+end
 
 if #rows < limit then
   -- the rest at a score of 0: the songs with a play up to as_of (the first-play index) not
-  -- scored, the first by title then id, with their plays up to as_of
+  -- scored, the first by title then id
   local scored, rest = {}, {}
   for _, row in ipairs(rows) do scored[row[1]] = true end
   for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, '-inf', ordinal(as_of))) do
     if not scored[song] then rest[#rest + 1] = {song} end
-  end
-  local function ids_of(list)
-    local out = {}
-    for i, row in ipairs(list) do out[i] = row[1] end
-    return out
   end
   for i, record in ipairs(hmget(K_SONGS, ids_of(rest))) do rest[i].title = song_title(record) end
   table.sort(rest, function(a, b)
     if a.title ~= b.title then return a.title < b.title end
     return a[1] < b[1]
   end)
-  for i = #rest, limit - #rows + 1, -1 do rest[i] = nil end
-  each_summary(ids_of(rest), function(song, count, _, last_sk)
-    rows[#rows + 1] = {song, string.sub(last_sk, 1, 10) <= as_of and count or {count, last_sk}, 0, 0, 0, 0}
-  end)
+  for i = 1, math.min(#rest, limit - #rows) do rows[#rows + 1] = {rest[i][1], false, 0, 0, 0, 0} end
 end
+-- plays up to as_of, for the rows kept only: the summary's, or, for a song played again
+-- since, read below
 local out, later, ids = top_rows(rows, 6, limit), {}, {}
-for _, row in ipairs(out) do
-  if type(row[2]) == 'table' then
+local summaries = hmget(K_SUMMARY, ids_of(out))
+for i, row in ipairs(out) do
+  local count, _, last_sk = parse_summary(summaries[i])
+  if string.sub(last_sk, 1, 10) <= as_of then
+    row[2] = count
+  else
+    row[2] = {count, last_sk}
     later[#later + 1] = row
     ids[#ids + 1] = row[1]
   end
