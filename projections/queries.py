@@ -88,6 +88,9 @@ class Queries:
         self._known: OrderedDict[tuple[Any, ...], None] = OrderedDict()  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._bands: list[str] = []  # every band, as the last question about all of them found them
+        # a band's row of `bands` under (generation, band, stamp, as_of): after a change to one
+        # band, `bands` reads the summary of that band alone
+        self._band_rows: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
         self._changed: set[str] = set()  # bands this process changed since it last probed them
         # per band, the questions answered most recently (the ones refresh() answers again)
         self._asked: dict[str, OrderedDict[tuple[Any, ...], dict[str, Any]]] = {}
@@ -175,7 +178,7 @@ class Queries:
         """A question's answer computed, and kept under ``key`` (generation, stamps, question)."""
         generation, stamps, question = key
         if question[0] == "bands":
-            answer = _encode(await self.bands(checked, generation, [band for band, _ in stamps]))
+            answer = _encode(await self.bands(checked, generation, stamps))
         else:
             answer = _encode(await self._handlers[question[0]](checked, generation))
         self._keep(key, answer)
@@ -545,25 +548,36 @@ class Queries:
             "performances": performances,
         }
 
-    async def bands(self, p: dict[str, Any], gen: int, bands: list[str]) -> list[dict[str, Any]]:
-        async def queue(pipe: Pipeline) -> None:
-            for band in bands:
-                await self._summary(band, gen, p["as_of"], client=pipe)
+    async def bands(self, p: dict[str, Any], gen: int, stamps: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Every band's row (``stamps``: each band with its change stamp): the rows of the bands
+        unchanged since they were last read come from memory, the others' summaries are read
+        in one round trip."""
+        as_of = p["as_of"]
+        row_keys = [(gen, band, stamp, as_of) for band, stamp in stamps]
+        missing = [key for key in row_keys if key not in self._band_rows]
 
-        summaries = await self.scripts.pipelined(queue)
+        async def queue(pipe: Pipeline) -> None:
+            for _, band, _, _ in missing:
+                await self._summary(band, gen, as_of, client=pipe)
+
+        summaries = await self.scripts.pipelined(queue) if missing else []
         for summary in summaries:
             if isinstance(summary, Exception):
                 raise summary
+        for key, (name, shows, plays, _, _, first, last) in zip(missing, summaries, strict=True):
+            band = key[1]
+            self._band_rows[key] = {
+                "band": band,
+                "band_name": _band_name(name, band),
+                "total_shows": shows,
+                "total_performances": plays,
+                "first_show": _date(first) if first else None,
+                "last_show": _date(last) if last else None,
+            }
         out = []
-        for band, (name, shows, plays, _, _, first, last) in zip(bands, summaries, strict=True):
-            out.append(
-                {
-                    "band": band,
-                    "band_name": _band_name(name, band),
-                    "total_shows": shows,
-                    "total_performances": plays,
-                    "first_show": _date(first) if first else None,
-                    "last_show": _date(last) if last else None,
-                }
-            )
+        for key in row_keys:
+            self._band_rows.move_to_end(key)
+            out.append(self._band_rows[key])
+        while len(self._band_rows) > self._cache_size:
+            self._band_rows.popitem(last=False)
         return out
