@@ -27,7 +27,8 @@ hiatuses       zset    lex "song_id showkey n" for each play (the n-th of the so
                        the song's next play HIATUS_DAYS (180) or more days later; score: the
                        play's year x 10^7 + the next play's ordinal day. What a historical
                        ``gaps`` reads for the songs played again after as_of: one range per
-                       year gives exactly the stretches that hold as_of (see lua/gaps.lua)
+                       year gives exactly the stretches that hold as_of (see lua/gaps.lua);
+                       and ``bustouts``, the play before a song's first in its scan
 repeats        zset    lex "song_id showkey pos4": plays of a song after its first in one show
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
 first          zset    song_id -> ordinal day of its first play (debuts)

@@ -406,8 +406,10 @@ class Queries:
 
     async def bustouts(self, p: dict[str, Any], gen: int) -> dict[str, Any]:
         as_of, unit = p["as_of"], p["unit"]
-        start = _before(as_of, p["days"]).isoformat()
-        args = [start, as_of.isoformat(), unit, p["gap_threshold"]]
+        start, threshold = _before(as_of, p["days"]), p["gap_threshold"]
+        # where the script's scan of shows begins (see lua/bustouts.lua)
+        scan = start if unit == "days" and threshold >= keys.HIATUS_DAYS else _before(start, keys.HIATUS_DAYS)
+        args = [start.isoformat(), as_of.isoformat(), unit, threshold, scan.isoformat()]
         name, rows, records = await self._read("bustouts", p["band"], gen, args)
         slugs = [_details(_record(raw)).get("slug") for raw in records]  # each show's, once for its rows
         out = []
@@ -430,7 +432,7 @@ class Queries:
         out.sort(key=lambda r: (-r[gap], r["song_title"], r["song_id"]))
         return {
             "vertical": _band_name(name, p["band"]),
-            f"threshold_{unit}": p["gap_threshold"],
+            f"threshold_{unit}": threshold,
             "bustouts": out,
         }
 

@@ -83,6 +83,25 @@ async def test_a_song_leaves_the_regulars_when_removals_take_its_plays_under_the
     assert regular == [True, False, False]  # 5 plays, then 4, then 3
 
 
+async def test_bustouts_by_shows_finds_long_gaps_in_shows_played_within_days(backend: Redis) -> None:
+    """A gap of many shows within a few days (several shows a day): no stretch of the index
+    of long stretches holds it, so the scan of shows must reach the play before it."""
+    scripts = Scripts(backend)
+    day = dt.date(2020, 1, 1)
+    log = []
+    for i in range(300):  # five shows a day for 60 days
+        show_id = f"s{i:03d}"
+        log += [show(show_id, (day + dt.timedelta(days=i // 5)).isoformat(), show_order=i % 5 + 1)]
+        log += [perf(show_id, 1, "every"), perf(show_id, 2, f"once{i}")]
+        if i in (10, 280):
+            log.append(perf(show_id, 3, "twice"))
+    await apply_entries(scripts, entries(log))
+    params = {"band": "band", "as_of": "2020-03-01", "days": 10, "unit": "shows", "gap_threshold": 200}
+    answer = await Queries(scripts).answer("bustouts", params)
+    assert [(b["song_id"], b["gap_shows"], b["gap_days"]) for b in answer["bustouts"]] == [("twice", 270, 54)]
+    assert answer == Reference(log).bustouts("band", "2020-03-01", 10, 200, "shows")
+
+
 async def test_reapplying_changes_nothing(backend: Redis) -> None:
     scripts = Scripts(backend)
     log = entries(EDGE_LOG)

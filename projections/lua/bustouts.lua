@@ -2,16 +2,17 @@
 
 KEYS: the band's keys (projections.keys.BAND_KEYS order).
 ARGV[1]: first day of the window; ARGV[2]: as_of (last day); ARGV[3]: unit 'days' or 'shows';
-ARGV[4]: threshold in that unit.
+ARGV[4]: threshold in that unit; ARGV[5]: where the scan of shows begins: the first day of
+the window for a threshold of HIATUS days or more, else HIATUS days before it.
 Returns: {band name or false, {{song record JSON, song_id, showkey, previous play's showkey,
           gap in days, gap in shows, place of its show's record (from 1)}, ...} in show order,
           {show record JSON, ...}}.
 ]]
-local from, as_of, by_days, threshold = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4])
+local from, as_of, by_days, threshold, scan_from = ARGV[1], ARGV[2], ARGV[3] == 'days', tonumber(ARGV[4]), ARGV[5]
 
--- the countable shows from the first day of the window's first year to as_of, and their
--- indexes in show order (any other show's is read when asked for)
-local order = shows_between(string.sub(from, 1, 4) .. '-01-01', as_of)
+-- the countable shows from the scan's first day to as_of, and their indexes in show order
+-- (any other show's is read when asked for)
+local order = shows_between(scan_from, as_of)
 local days, indexes = {}, {}  -- the ordinal day of a date, the index of a showkey
 if #order > 0 then
   local first = show_index(order[1])
@@ -31,8 +32,11 @@ local function gap(prev, sk)
 end
 
 -- the plays of those shows (their setlists), in show order, each after the play before it
--- of its song; a song's first play since the start of that year is the first of its year,
--- so the play before it is the entry before that year's mark in its packed plays (after the scan)
+-- of its song. The play before a song's first play in the scan is before the scan: if the
+-- scan begins HIATUS days before the window, more than HIATUS days before that play; if it
+-- begins with the window (a threshold of HIATUS days or more), it makes a bustout only if it
+-- is HIATUS days or more before. Either way, such a play is a stretch of the index (after
+-- the scan).
 local rows, last, firsts = {}, {}, {}  -- last: song -> the showkey of its play last seen
 each_setlist(order, function(sk, setlist)
   local inside, at = sk >= from, 0
@@ -47,31 +51,19 @@ each_setlist(order, function(sk, setlist)
     last[song] = sk
   end
 end)
-if by_days and threshold >= HIATUS then
-  -- a gap of the threshold or more is a stretch of HIATUS days or more (K_HIATUSES): those
-  -- that begin before that year (one range a year) and end in the window, by song and the
-  -- day they end on, give the play before each first play they end at
-  local ends = {}
-  for y = first_year(from), tonumber(string.sub(from, 1, 4)) - 1 do
-    for _, stretch in ipairs(stretches(y, ordinal(from), ordinal(as_of))) do
-      ends[stretch[1] .. ' ' .. stretch[4]] = stretch[2]
-    end
+-- the stretches of HIATUS days or more (K_HIATUSES) that begin by the scan's first year and
+-- end in the window (one range a year), by song and the day they end on: the play before
+-- each first play in the scan, where it may make a bustout
+local ends = {}
+for y = first_year(from), tonumber(string.sub(scan_from, 1, 4)) do
+  for _, stretch in ipairs(stretches(y, ordinal(from), ordinal(as_of))) do
+    ends[stretch[1] .. ' ' .. stretch[4]] = stretch[2]
   end
-  for _, first in ipairs(firsts) do
-    local song, sk, at = first[1], first[2], first[3]
-    local prev = ends[song .. ' ' .. day(sk)]
-    if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
-  end
-else
-  local ids = {}
-  for i, first in ipairs(firsts) do ids[i] = first[1] end
-  each_marks(ids, function(i, marks)
-    local song, sk, at = firsts[i][1], firsts[i][2], firsts[i][3]
-    local prev = entry_before_mark(song, marks, sk)
-    if prev == false then prev = previous_play(song, sk, '') end  -- the marks do not point at it
-    prev = prev and string.sub(prev, 1, string.find(prev, ' ', 19, true) - 1)  -- its showkey
-    if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
-  end)
+end
+for _, first in ipairs(firsts) do
+  local song, sk, at = first[1], first[2], first[3]
+  local prev = ends[song .. ' ' .. day(sk)]
+  if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
 end
 
 -- in show order

@@ -369,17 +369,6 @@ local function at_mark(song, marks, i, len)
   end
 end
 
--- the entry before the first play of a year in a song's packed plays (showkey `sk`), found
--- through the year's mark: nil if there is none (a first play), false if the marks do not
--- point at that play (then it must be looked up otherwise)
-local function entry_before_mark(song, marks, sk)
-  local i = marks_upto(marks, string.sub(sk, 1, 4))
-  if i == 0 or mark_year(marks, i) ~= string.sub(sk, 1, 4) then return false end
-  local entry, head = at_mark(song, marks, i, #sk + 1)
-  if head ~= sk .. ' ' then return false end
-  return entry
-end
-
 -- the play before the play at showkey `sk`, position `pos4` ('' for the song's first play
 -- there) of `song`: its entry, or nil
 local function previous_play(song, sk, pos4)
