@@ -32,21 +32,19 @@ local function gap(prev, sk)
 end
 
 -- the plays of those shows (their setlists), in show order, each after the play before it
--- of its song. The play before a song's first play in the scan is before the scan: if the
--- scan begins HIATUS days before the window, more than HIATUS days before that play; if it
--- begins with the window (a threshold of HIATUS days or more), it makes a bustout only if it
--- is HIATUS days or more before. Either way, such a play is a stretch of the index (after
--- the scan).
-local rows, last, firsts = {}, {}, {}  -- last: song -> the showkey of its play last seen
+-- of its song; a song's first play in the scan is a candidate (its previous play unknown
+-- yet), kept in its place. The play before it is before the scan: if the scan begins HIATUS
+-- days before the window, more than HIATUS days before that play; if it begins with the
+-- window (a threshold of HIATUS days or more), it makes a bustout only if it is HIATUS days
+-- or more before. Either way, such a play is a stretch of the index (after the scan).
+local candidates, last = {}, {}  -- last: song -> the showkey of its play last seen
 each_setlist(order, function(sk, setlist)
   local inside, at = sk >= from, 0
   for song in string.gmatch(setlist, '%S+') do
     at = at + 1
     local prev = last[song]
-    if inside and prev == nil then
-      firsts[#firsts + 1] = {song, sk, at}
-    elseif inside and gap(prev, sk) >= threshold then
-      rows[#rows + 1] = {song, sk, at, prev}
+    if inside and (prev == nil or gap(prev, sk) >= threshold) then
+      candidates[#candidates + 1] = {song, sk, at, prev or false}
     end
     last[song] = sk
   end
@@ -60,17 +58,14 @@ for y = first_year(from), tonumber(string.sub(scan_from, 1, 4)) do
     ends[stretch[1] .. ' ' .. stretch[4]] = stretch[2]
   end
 end
-for _, first in ipairs(firsts) do
-  local song, sk, at = first[1], first[2], first[3]
-  local prev = ends[song .. ' ' .. day(sk)]
-  if prev and gap(prev, sk) >= threshold then rows[#rows + 1] = {song, sk, at, prev} end
+local rows = {}  -- in show order
+for _, row in ipairs(candidates) do
+  if not row[4] then
+    local prev = ends[row[1] .. ' ' .. day(row[2])]
+    row[4] = prev and gap(prev, row[2]) >= threshold and prev
+  end
+  if row[4] then rows[#rows + 1] = row end
 end
-
--- in show order
-table.sort(rows, function(a, b)
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  return a[3] < b[3]
-end)
 local out, shows, at, songs = {}, {}, {}, {}  -- shows: each show once; at: show -> its place there
 for i, row in ipairs(rows) do
   local show = sk_show(row[2])
