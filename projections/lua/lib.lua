@@ -487,14 +487,16 @@ local function top_rows(rows, key, limit)
   for i, row in ipairs(rows) do values[i] = -row[key] end
   table.sort(values)
   local cut = values[math.min(limit, #values)]
-  local kept = {}
+  local kept, ids = {}, {}
   for _, row in ipairs(rows) do
     if cut ~= nil and -row[key] <= cut then
-      local record = redis.call('HGET', K_SONGS, row[1])
-      row[#row + 1] = record
-      row.title = song_title(record)
       kept[#kept + 1] = row
+      ids[#kept] = row[1]
     end
+  end
+  for i, record in ipairs(hmget(K_SONGS, ids)) do
+    kept[i][#kept[i] + 1] = record
+    kept[i].title = song_title(record)
   end
   table.sort(kept, function(a, b)
     if a[key] ~= b[key] then return a[key] > b[key] end
