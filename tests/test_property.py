@@ -139,15 +139,20 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
             start = 0
             while start < len(shuffled):
                 size = rng.choice((1, 2, 3, len(shuffled)))
-                await apply_entries(scripts, shuffled[start : start + size])
+                outcome = await apply_entries(scripts, shuffled[start : start + size])
+                assert not outcome.failed, outcome.errors
                 start += size
             logs_.append(permuted)
-        for log in logs_:
+        for k, log in enumerate(logs_):  # 0: through the consumer; then the processing orders
             ref = Reference(log)
             for band in ref.bands:
-                await assert_indexes(redis, band)
-                await compare_aggregates(queries, ref, band, as_of, all_bands=False)
-                await compare_details(queries, ref, band, as_of)
+                try:
+                    await assert_indexes(redis, band)
+                    await compare_aggregates(queries, ref, band, as_of, all_bands=False)
+                    await compare_details(queries, ref, band, as_of)
+                except Exception as exc:
+                    exc.add_note(f"log {k} ({'through the consumer' if k == 0 else 'applied directly'}), band {band}")
+                    raise
     finally:
         await redis.aclose()
 
