@@ -75,8 +75,8 @@ class Scripts:
         self, band: str, entries: list[tuple[str, Event]], generation: int = keys.FIRST_GENERATION, client: Any = None
     ) -> Any:
         """Apply one band's ``(stream id, event)`` pairs atomically to one generation of its
-        projection; returns how many changed state. With ``client`` (a pipeline) the call is
-        queued there, to run on ``execute()``."""
+        projection; returns how many of them and of the song records changed state (0: none).
+        With ``client`` (a pipeline) the call is queued there, to run on ``execute()``."""
         script_keys, args = script_input(band, generation, entries)
         return await self._run("apply", script_keys, args, client)
 

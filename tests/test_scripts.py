@@ -149,6 +149,25 @@ async def test_cached_answers_follow_every_change_even_an_older_event(backend: R
     assert await queries.answer("song", params) == answer
 
 
+async def test_a_song_title_from_a_performance_superseded_at_its_slot_still_refreshes_cached_answers(
+    backend: Redis,
+) -> None:
+    """A song's title is that of its last appended PerformanceAdded, even one whose slot was
+    removed later in the log: applied after the removal, it changes only the title, and
+    must bump the stamp all the same."""
+    scripts = Scripts(backend)
+    queries = Queries(scripts)
+    log = [show("s1", "2001-01-01"), perf("s1", 1, "a", title="One"), show("s2", "2001-02-01")]
+    log += [perf("s2", 1, "a", title="One"), perf("s1", 1, "a", title="Two"), perf_removed("s1", 1)]
+    numbered = entries(log)
+    await apply_entries(scripts, numbered[:4] + numbered[5:])  # the title "Two" not applied yet
+    params = {"band": "band", "song_id": "a", "as_of": "2030-01-01"}
+    assert (await queries.answer("song", params))["song_title"] == "One"
+    await apply_entries(scripts, numbered[4:5])  # its slot removed since: the title alone
+    assert (await queries.answer("song", params)) == Reference(log).song("band", "a", "2030-01-01")
+    assert (await queries.answer("song", params))["song_title"] == "Two"
+
+
 async def test_a_band_name_from_a_superseded_show_event_still_refreshes_cached_answers(backend: Redis) -> None:
     """The band name is the last appended one, even when that event's show was removed
     later in the log: applying it changes the name, so it must bump the stamp too."""

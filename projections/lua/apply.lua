@@ -6,7 +6,8 @@ ARGV: one JSON payload per event, in log order, built by projections.apply.scrip
       every payload has t (S = ShowRecorded, P = PerformanceAdded, X = PerformanceRemoved,
       R = ShowRemoved), v (the stream entry id: the event's place in the log), id (show_id)
       and k (the index in KEYS of that show's show:<id> key).
-Returns: how many events changed the state (the rest were duplicates or superseded).
+Returns: how many events and song records changed the state (0: every event a duplicate,
+         or superseded).
 
 Convergence: for every natural key (show; show + position; song title; band name) the
 payload with the greatest v wins, and a ShowRemoved is a tombstone that wipes every slot
@@ -342,14 +343,16 @@ for month in pairs(months) do
     redis.call('HDEL', K_MONTHS, month)
   end
 end
-if changed > 0 then redis.call('INCR', K_STAMP) end
--- the records last
+-- the records last; a newer title is a change of its own, even from a performance whose
+-- slot has changed since (its title is still the song's last appended one)
 for song, t in pairs(titles) do
   local stored = redis.call('HGET', K_SONGS, song)
   if not stored or vless(string.match(stored, '"v":"([^"]+)"'), t.v) then
     redis.call('HSET', K_SONGS, song, cjson.encode(t))
+    changed = changed + 1
   end
 end
+if changed > 0 then redis.call('INCR', K_STAMP) end
 for show_key, positions in pairs(slots_dirty) do
   if next(positions) then
     local packed = pack_slots(slots[show_key])
