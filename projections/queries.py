@@ -556,7 +556,8 @@ class Queries:
         in one round trip."""
         as_of = p["as_of"]
         row_keys = [(gen, band, stamp, as_of) for band, stamp in stamps]
-        missing = [key for key in row_keys if key not in self._band_rows]
+        rows = {key: row for key in row_keys if (row := self._band_rows.get(key)) is not None}
+        missing = [key for key in row_keys if key not in rows]
 
         async def queue(pipe: Pipeline) -> None:
             for _, band, _, _ in missing:
@@ -568,7 +569,7 @@ class Queries:
                 raise summary
         for key, (name, shows, plays, _, _, first, last) in zip(missing, summaries, strict=True):
             band = key[1]
-            self._band_rows[key] = {
+            rows[key] = {
                 "band": band,
                 "band_name": _band_name(name, band),
                 "total_shows": shows,
@@ -576,10 +577,10 @@ class Queries:
                 "first_show": _date(first) if first else None,
                 "last_show": _date(last) if last else None,
             }
-        out = []
+        # kept (again: another computation may have let some go meanwhile), the most recent last
         for key in row_keys:
+            self._band_rows[key] = rows[key]
             self._band_rows.move_to_end(key)
-            out.append(self._band_rows[key])
         while len(self._band_rows) > self._cache_size:
             self._band_rows.popitem(last=False)
-        return out
+        return [rows[key] for key in row_keys]
