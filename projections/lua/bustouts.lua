@@ -52,9 +52,9 @@ end)
 -- the stretches of HIATUS days or more (K_HIATUSES) that begin by the scan's first year and
 -- end in the window (one range a year), by song and the day they end on: the play before
 -- each first play in the scan, where it may make a bustout
-local ends = {}
+local ends, from_day, as_of_day = {}, ordinal(from), ordinal(as_of)
 for y = first_year(from), tonumber(string.sub(scan_from, 1, 4)) do
-  for _, stretch in ipairs(stretches(y, ordinal(from), ordinal(as_of))) do
+  for _, stretch in ipairs(stretches(y, from_day, as_of_day)) do
     ends[stretch[1] .. ' ' .. stretch[4]] = stretch[2]
   end
 end

@@ -158,7 +158,7 @@ while not done do
     first_days[#songs] = tonumber(flat[i + 1])
   end
   -- those played after as_of, whose marks let their gap reach the rows so far
-  local lasts = #songs > 0 and redis.call('ZMSCORE', K_LAST, unpack(songs)) or {}
+  local lasts = #songs > 0 and redis.call('ZMSCORE', last_index(min_plays), unpack(songs)) or {}
   local after = {}
   for i, song in ipairs(songs) do
     if lasts[i] and tonumber(lasts[i]) >= next_day then after[#after + 1] = i end
@@ -197,6 +197,8 @@ local out = {}
 for i, row in ipairs(top_rows(rows, 5, limit)) do
   local song, plays, first_sk, last_sk = row[1], row[2], row[3], row[4]
   local repeats = redis.call('ZLEXCOUNT', K_REPEATS, lo(song), '(' .. song .. ' ' .. as_of .. '~')
-  out[i] = {song, plays, plays - repeats, first_sk, last_sk, show_index(first_sk), show_index(last_sk), row[5], row[6]}
+  -- by shows, the last play's index is where its gap came from
+  local last_at = by_days and show_index(last_sk) or total - 1 - row[5]
+  out[i] = {song, plays, plays - repeats, first_sk, last_sk, show_index(first_sk), last_at, row[5], row[6]}
 end
 return {total, out}
