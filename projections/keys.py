@@ -17,9 +17,10 @@ songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
 plays:<song>   string  one song's plays packed: "showkey pos4 set n\\n" each (n counts from 1),
                        ascending (see lua/lib.lua); the scripts get ``plays`` as the prefix
-marks          hash    song_id -> "YYYY offset\\n" for each year the song was played in: where
-                       in its packed plays that year's first play is (a read of the years
-                       asked about instead of the whole string; see lua/lib.lua)
+marks          hash    song_id -> "YYYY offset n\\n" for each year the song was played in: where
+                       in its packed plays that year's first play is, and how many plays
+                       came before it (a read of the years asked about instead of the whole
+                       string; velocity's plays up to a date; see lua/lib.lua)
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 setlists       hash    show_id -> the song_ids of its plays by position, space-separated (the same
                        shows): what the windows of velocity and bustouts read, a show at a time
@@ -72,7 +73,7 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 7
+LAYOUT = 8
 #: The least number of days between two plays of a song for the stretch to be indexed
 #: (``hiatuses``; ``HIATUS`` in lua/lib.lua).
 HIATUS_DAYS = 180

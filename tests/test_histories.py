@@ -86,18 +86,19 @@ async def test_shuffled_and_duplicated_histories_give_identical_answers(redis: R
 
 
 def year_marks(packed: bytes) -> bytes:
-    """What a song's marks must be (``lua/lib.lua``): where each year of its packed plays begins."""
+    """What a song's marks must be (``lua/lib.lua``): where each year of its packed plays
+    begins, and how many plays come before it."""
     marks, offset, year = [], 0, b""
-    for entry in packed.splitlines(keepends=True):
+    for n, entry in enumerate(packed.splitlines(keepends=True)):
         if entry[:4] != year:
             year = entry[:4]
-            marks.append(b"%s %010d\n" % (year, offset))
+            marks.append(b"%s %010d %07d\n" % (year, offset, n))
         offset += len(entry)
     return b"".join(marks)
 
 
 async def assert_marks(redis: Redis, band: str) -> None:
-    """Every song's marks are exactly where its years begin."""
+    """Every song's marks are exactly where its years begin, with the plays before them."""
     marks = await redis.hgetall(keys.band_key(band, "marks"))
     prefix = keys.plays_key(band, "").encode()
     packed = {k[len(prefix) :]: await redis.get(k) for k in await redis.keys(prefix + b"*")}
@@ -121,7 +122,7 @@ async def test_marks_and_setlists_follow_the_plays(redis: Redis) -> None:
     rest shuffled with a twentieth of the history again (plays inserted: strings rewritten),
     in script calls of 1 to 500 events: the marks (where each year of a song's plays begins),
     the setlists and the long stretches between plays are right after each part. Without
-    the marks the answers are the same (a missing mark only makes a read longer) and equal
+    the marks the answers are the same (a song without marks is read the long way) and equal
     the reference."""
     shared_data("phish")
     events = list(datasets.phish())

@@ -100,11 +100,13 @@ bisection, and its last entry tells how many it holds; the questions asked most 
 year, the play before a recent one) need only the end of the string, read with GETRANGE.
 
 A song's marks (K_MARKS, field song_id) say where in that string each year it was played in
-begins: "YYYY offset\n" per year, ascending, offset the byte at which the year's first entry
-starts (ten digits). A question about some years reads those years' part of the string
-(plays_span), not the whole of it. Every mark must be true; a missing one only makes a read
-longer (the year before it is read too), so the apply writes marks as it appends plays and
-rewrites them all when it rewrites the string. ]]
+begins and how many plays came before: "YYYY offset n\n" per year, ascending, offset the
+byte at which the year's first entry starts (ten digits) and n the number of the entries
+before it (seven digits). A question about some years reads those years' part of the string
+(plays_span), not the whole of it, and `velocity` takes a song's plays before a year from
+that year's mark. Every mark must be true and none missing, so the apply writes marks as it
+appends plays and rewrites them from the first entry it renumbers when it rewrites the
+string (a song without marks is read the long way, from its packed plays). ]]
 
 local function plays_key(song)
   return K_PLAYS .. ':' .. song
@@ -279,18 +281,19 @@ local function end_entries(song)
   return first, entry_before(t, #t)
 end
 
--- a mark: 'YYYY OOOOOOOOOO\n' (the offset zero-padded), so that a song's marks are read by
--- bisection
-local MARK = 16
+-- a mark: 'YYYY OOOOOOOOOO NNNNNNN\n' (the offset and the number of the entries before it
+-- zero-padded), so that a song's marks are read by bisection
+local MARK = 24
 
--- the marks of packed plays entries `list` (whole entries, in order) written from byte `at`
--- on, after an entry of year `year` (nil for none): a mark for each entry that begins a year
+-- the marks of packed plays entries `list` (whole numbered entries with their newline, in
+-- order) written from byte `at` on, after an entry of year `year` (nil for none): a mark for
+-- each entry that begins a year
 local function marks_of(list, at, year)
   local out = {}
   for _, entry in ipairs(list) do
     local y = string.sub(entry, 1, 4)
     if y ~= year then
-      out[#out + 1] = y .. ' ' .. string.format('%010d', at) .. '\n'
+      out[#out + 1] = string.format('%s %010d %07d\n', y, at, tonumber(string.match(entry, ' (%d+)\n$')) - 1)
       year = y
     end
     at = at + #entry
@@ -322,7 +325,12 @@ end
 
 -- the offset of a song's i-th mark (from 1)
 local function mark_offset(marks, i)
-  return tonumber(string.sub(marks, (i - 1) * MARK + 6, i * MARK - 1))
+  return tonumber(string.sub(marks, (i - 1) * MARK + 6, (i - 1) * MARK + 15))
+end
+
+-- the number of a song's plays before the entry its i-th mark (from 1) points at
+local function mark_plays(marks, i)
+  return tonumber(string.sub(marks, (i - 1) * MARK + 17, i * MARK - 1))
 end
 
 -- the part of a song's packed plays (whole entries) that holds every entry from `from` up to
@@ -353,19 +361,6 @@ local function plays_span(song, from, upto, marks)
     -- from the end of the entry cut by the window, if that is not the entry before `start`
     local newline = string.find(t, '\n', 1, true)
     if newline and newline < start - lo_ then return string.sub(t, newline + 1) end
-    back = back * 4
-  end
-end
-
--- the entry before the one a song's i-th mark points at (nil for none: the mark is at its
--- first entry), and the first `len` (>= 1) bytes of the entry it points at
-local function at_mark(song, marks, i, len)
-  local at, back = mark_offset(marks, i), 128
-  while true do
-    local lo_ = math.max(0, at - back)
-    local t = redis.call('GETRANGE', plays_key(song), lo_, at + len - 1)
-    local entry = entry_before(t, at - lo_)  -- the one that ends at the mark, if all in the window
-    if lo_ == 0 or #entry < at - lo_ - 1 then return entry, string.sub(t, at - lo_ + 1) end
     back = back * 4
   end
 end

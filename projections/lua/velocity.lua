@@ -9,9 +9,9 @@ Returns: {{song_id, plays up to as_of, plays in 30 days, 90 days, 365 days, scor
 
 Reads the plays in the 365 days from the setlists of the shows in them (not song by song);
 only for the rows kept, a song's plays up to as_of come from its summary, or, if it was
-played again after as_of, from its marks and packed plays. Only when fewer than `limit`
-songs were played in the 365 days do the songs at a score of 0 (every other song played up
-to as_of, the first by title) make up the rest.
+played again after as_of, from its marks and the plays of as_of's year counted here. Only
+when fewer than `limit` songs were played in the 365 days do the songs at a score of 0
+(every other song played up to as_of, the first by title) make up the rest.
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
@@ -74,20 +74,17 @@ for i, row in ipairs(out) do
     ids[#ids + 1] = row[1]
   end
 end
--- a song played again after as_of: its plays before as_of's year are the number of the
--- entry before the first play its marks point at from that year on (if that entry is of an
--- earlier year: a mark may be missing), its plays in the year up to as_of were counted
--- above. Else they are read up to as_of.
+-- a song played again after as_of: its plays before as_of's year are those its marks count
+-- before the first year from that one on, its plays in the year up to as_of were counted
+-- above. Without marks, they are read up to as_of.
 each_marks(ids, function(i, marks)
   local row = later[i]
-  local song, from = row[1], marks_upto(marks, string.format('%04d', tonumber(year) - 1)) + 1
-  local plays
+  local from = marks_upto(marks, string.format('%04d', tonumber(year) - 1)) + 1
   if from <= #marks / MARK then
-    local before = at_mark(song, marks, from, 1)
-    if before == nil or string.sub(before, 1, 4) < year then
-      plays = entry_number(before) + (counts[song] and counts[song][4] or 0)  -- none: not played in the 365 days
-    end
+    local w = counts[row[1]]
+    row[2] = mark_plays(marks, from) + (w and w[4] or 0)  -- none: not played in the 365 days
+  else
+    row[2] = plays_upto(row[1], row[2][1], row[2][2], as_of, marks)
   end
-  row[2] = plays or plays_upto(song, row[2][1], row[2][2], as_of, marks)
 end)
 return out
