@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -62,6 +63,15 @@ def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
                 _embedded_url_file().unlink(missing_ok=True)
 
 
+def freeze_heap() -> None:
+    """Leave what a started process holds (its modules, the app, its subscribers: some 60,000
+    objects) out of every later garbage collection. A full collection would traverse them all,
+    holding the event loop (and every answer and write-through waiting on it) for 30 to 80 ms;
+    what is allocated after this is collected as usual."""
+    gc.collect()
+    gc.freeze()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from projections.batch import LayoutMismatch
 
@@ -74,8 +84,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.nice(settings.nice)
     with redis_url_or_embedded(persistent=True) as url:
         print(f"serving on {redacted(url)} as consumer {settings.consumer}", file=sys.stderr)
+        app = create_app(settings, url)
+        app.after_startup(freeze_heap)
         try:
-            asyncio.run(create_app(settings, url).run())
+            asyncio.run(app.run())
         except LayoutMismatch as exc:
             raise SystemExit(f"setlist-stats serve: {exc}") from None
     return 0
