@@ -204,8 +204,8 @@ async def latencies(
     async with StatsClient(url, timeout=60, max_connections=concurrency * 4 + 8) as client:
         for name, params in queries:
             body = {**({"band": band} if name != "bands" else {}), "as_of": as_of, **params}
-            for _ in range(3):
-                await client.query(name, **body)  # warm up
+            for _ in range(3):  # warm up, at the measured concurrency (the connections it needs opened)
+                await asyncio.gather(*(client.query(name, **body) for _ in range(concurrency)))
             times: list[float] = []
 
             async def worker(n: int, body: dict[str, Any] = body, name: str = name, times: list[float] = times) -> None:
