@@ -282,7 +282,8 @@ local function end_entries(song)
 end
 
 -- a mark: 'YYYY OOOOOOOOOO NNNNNNN\n' (the offset and the number of the entries before it
--- zero-padded), so that a song's marks are read by bisection
+-- zero-padded: room for 10 GB of a song's plays and ten million of them), so that a song's
+-- marks are read by bisection
 local MARK = 24
 
 -- the marks of packed plays entries `list` (whole numbered entries with their newline, in
