@@ -52,16 +52,22 @@ end)
 -- the stretches of HIATUS days or more (K_HIATUSES) that begin by the scan's first year and
 -- end in the window (one range a year), by song and the day they end on: the play before
 -- each first play in the scan, where it may make a bustout
-local ends, from_day, as_of_day = {}, ordinal(from), ordinal(as_of)
+local ends, from_day, as_of_day = {}, ordinal(from), ordinal(as_of)  -- ends: song -> day -> showkey
 for y = first_year(from), tonumber(string.sub(scan_from, 1, 4)) do
   for _, stretch in ipairs(stretches(y, from_day, as_of_day)) do
-    ends[stretch[1] .. ' ' .. stretch[4]] = stretch[2]
+    local by_day = ends[stretch[1]]
+    if not by_day then
+      by_day = {}
+      ends[stretch[1]] = by_day
+    end
+    by_day[stretch[4]] = stretch[2]
   end
 end
 local rows = {}  -- in show order
 for _, row in ipairs(candidates) do
   if not row[4] then
-    local prev = ends[row[1] .. ' ' .. day(row[2])]
+    local by_day = ends[row[1]]
+    local prev = by_day and by_day[day(row[2])]
     row[4] = prev and gap(prev, row[2]) >= threshold and prev
   end
   if row[4] then rows[#rows + 1] = row end
