@@ -363,9 +363,12 @@ async def _force_stop(app: FastStream) -> None:
     """Stop what a stuck ``app.stop()`` left running: no consuming or answering goes on behind
     the caller's back, and no connection is left open."""
     for broker in app.brokers:
+        cancelled = [task for subscriber in broker.subscribers for task in getattr(subscriber, "tasks", ())]
+        for task in cancelled:
+            task.cancel()
+        if cancelled:  # their cancellation runs (a read under way gives its connection back)
+            await asyncio.wait(cancelled, timeout=STOP_TIMEOUT)
         for subscriber in broker.subscribers:
-            for task in getattr(subscriber, "tasks", ()):
-                task.cancel()
             for name in ("send_stream", "receive_stream"):  # the queue of a concurrent subscriber
                 stream = getattr(subscriber, name, None)
                 if stream is not None:
