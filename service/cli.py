@@ -64,10 +64,11 @@ def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
 
 
 def freeze_heap() -> None:
-    """Leave what a started process holds (its modules, the app, its subscribers: some 60,000
-    objects) out of every later garbage collection. A full collection would traverse them all,
-    holding the event loop (and every answer and write-through waiting on it) for 30 to 80 ms;
-    what is allocated after this is collected as usual."""
+    """Leave what a started process holds (for ``serve``: its modules, the app, its
+    subscribers, some 60,000 objects) out of every later garbage collection. A full
+    collection would traverse them all, holding the event loop (and every answer and
+    write-through waiting on it) for 30 to 80 ms; what is allocated after this is collected
+    as usual."""
     gc.collect()
     gc.freeze()
 

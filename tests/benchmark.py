@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import csv
 import datetime as dt
-import gc
 import json
 import multiprocessing
 import os
@@ -44,6 +43,7 @@ from projections import keys
 from projections.batch import apply_entries
 from projections.scripts import Scripts
 from service.app import ensure_group
+from service.cli import freeze_heap
 from service.client import StatsClient
 from service.config import Settings
 from service.embedded import RedisServer
@@ -545,14 +545,6 @@ def synthetic(bands: int, plays_per_band: int, seed: int = 7) -> list[dict[str, 
     return events
 
 
-def keep_out_of_gc() -> None:
-    """Leave the histories this process holds (hundreds of thousands of objects) out of its
-    garbage collections: a full collection over them held this measuring client for 70 ms,
-    which the latencies it measures would count. (``serve`` does the same with its own heap.)"""
-    gc.collect()
-    gc.freeze()
-
-
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for package in ("faststream", "redis", "msgspec"):
@@ -566,7 +558,7 @@ async def run(quick: bool) -> dict[str, Any]:
             raise SystemExit(f"../shared/data/{name} is absent: the benchmark runs on the real histories")
     phish = list(datasets.phish())
     everything = [*phish, *datasets.grateful_dead(), *datasets.goose()]
-    keep_out_of_gc()
+    freeze_heap()  # the histories held here: a full collection over them held this client 72 ms
     last_show = max(e["date"] for e in phish if e["type"] == "ShowRecorded")
     results: dict[str, Any] = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -670,7 +662,7 @@ async def run(quick: bool) -> dict[str, Any]:
             plays_per_band = 2_000 if quick else 20_000
             print(f"scale: 50 bands x {plays_per_band} plays", file=sys.stderr)
             events = synthetic(50, plays_per_band)
-            keep_out_of_gc()
+            freeze_heap()
             await redis.flushall()
             consumer = Consumer(server.url)
             await ready(server.url)

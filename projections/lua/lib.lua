@@ -169,9 +169,10 @@ local function entries(s, from, to)
   return string.gmatch(string.sub(s, from + 1, to), '([^\n]*)\n')
 end
 
--- the number of a plays entry (its place among the song's plays); 0 for none
+-- the number of a plays entry, with or without its newline (its place among the song's
+-- plays); 0 for none
 local function entry_number(entry)
-  return entry and tonumber(string.match(entry, ' (%d+)$')) or 0
+  return entry and tonumber(string.match(entry, ' (%d+)\n?$')) or 0
 end
 
 -- the first and the last entry of packed plays `s`, or nil
@@ -294,7 +295,7 @@ local function marks_of(list, at, year)
   for _, entry in ipairs(list) do
     local y = string.sub(entry, 1, 4)
     if y ~= year then
-      out[#out + 1] = string.format('%s %010d %07d\n', y, at, tonumber(string.match(entry, ' (%d+)\n$')) - 1)
+      out[#out + 1] = string.format('%s %010d %07d\n', y, at, entry_number(entry) - 1)
       year = y
     end
     at = at + #entry
