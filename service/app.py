@@ -12,7 +12,7 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
 import msgspec
@@ -60,6 +60,12 @@ LIVE_WINDOW_MS = 600_000
 #: While they do, seconds a consumer rests per second of applying: the backlog goes at
 #: about half speed, and write-throughs and queries find Redis and a core free.
 LIVE_REST = 1.0
+#: While they do, a consumer starts its next script call once this process has no answer
+#: or write-through under way and none ended in the last ``GIVE_WAY_GRACE`` seconds (the
+#: question that follows a write-through comes that soon), or after ``GIVE_WAY_MAX`` seconds
+#: of waiting for that (the backlog keeps moving under a steady stream of questions).
+GIVE_WAY_GRACE = 0.005
+GIVE_WAY_MAX = 0.05
 #: Seconds after the last live change to a band (announced on ``CHANGED_CHANNEL``) before the
 #: questions about it asked most recently are answered again into the cache
 #: (``Queries.refresh``): during a show, the next question finds its answer ready; a burst of
@@ -122,6 +128,10 @@ class Service:
         self._reclaim_task: asyncio.Task[None] | None = None
         self._changes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
         self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
+        self._serving = 0  # answers and write-throughs under way (see give_way)
+        self._served_at = 0.0  # when the last of them ended (time.perf_counter)
+        self._idle = asyncio.Event()  # set while none is under way
+        self._idle.set()
 
     async def start(self) -> None:
         self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
@@ -167,6 +177,8 @@ class Service:
         step = chunk if live else len(entries)
         applied: set[str] = set()  # the bands the batch changed (or left as they were)
         for start in range(0, len(entries), step):
+            if live:
+                await self.give_way()
             started = time.perf_counter()
             outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
             if outcome.done:
@@ -179,6 +191,35 @@ class Service:
         if applied and len(entries) <= REFRESH_BATCH:  # a trickle of live events, not a backfill
             self.announce(sorted(applied))
 
+    async def give_way(self) -> None:
+        """While live events are published, a consumer's wait before a script call: until this
+        process serves nothing and has served nothing for ``GIVE_WAY_GRACE``, at most
+        ``GIVE_WAY_MAX``."""
+        deadline = time.perf_counter() + GIVE_WAY_MAX
+        while (left := deadline - time.perf_counter()) > 0:
+            if self._serving:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(left):
+                        await self._idle.wait()
+                continue
+            quiet = self._served_at + GIVE_WAY_GRACE - time.perf_counter()
+            if quiet <= 0:
+                return
+            await asyncio.sleep(min(quiet, left))
+
+    @contextlib.contextmanager
+    def serving(self) -> Iterator[None]:
+        """An answer or a write-through under way (the consumer gives way to it: ``give_way``)."""
+        self._serving += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._serving -= 1
+            self._served_at = time.perf_counter()
+            if not self._serving:
+                self._idle.set()
+
     async def rest(self, seconds: float) -> None:
         """A consumer's pause after a script call's worth of entries while live events are
         published (``LIVE_REST``)."""
@@ -189,6 +230,10 @@ class Service:
         visible without waiting for the entries ahead of it in the stream. The consumer
         applies it again in its turn, which changes nothing (applying is idempotent). An
         invalid event is refused and not appended."""
+        with self.serving():
+            return await self._publish(body)
+
+    async def _publish(self, body: Any) -> dict[str, Any]:
         assert self.scripts and self.redis and self.queries
         data = body if isinstance(body, bytes) else msgspec.json.encode(body)
         try:
@@ -261,7 +306,8 @@ class Service:
     async def answer(self, name: str, body: Any) -> msgspec.Raw | dict[str, Any]:
         assert self.queries
         try:
-            result = await self.queries.answer_json(name, {} if body in (b"", None) else body)
+            with self.serving():
+                result = await self.queries.answer_json(name, {} if body in (b"", None) else body)
             return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
         except QueryError as exc:
             return refusal(exc)

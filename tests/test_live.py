@@ -20,6 +20,7 @@ from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, write_targe
 from projections.params import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
+from service import app as app_module
 from service.app import Service, running
 from service.client import StatsClient
 from service.ingest import publish, wait_settled
@@ -158,6 +159,33 @@ async def test_consumers_rest_after_each_batch_while_live(
     assert len(rests) >= (len(history) - 1600) // LIVE_CHUNK and all(seconds > 0 for seconds in rests)
     ref = Reference(history)
     await compare_aggregates(Queries(Scripts(redis)), ref, "backfill", AS_OF)
+
+
+async def test_while_live_a_consumer_gives_way_to_what_its_process_serves(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While write-throughs are in use, a consumer starts a script call only once its own
+    process has no answer or write-through under way (``Service.give_way``), and waits for
+    that at most ``GIVE_WAY_MAX``: a backlog waits while an answer is under way, goes on once
+    none is, and still moves while answers never stop."""
+    first, second = backfill(20, band="first"), backfill(20, band="second", seed=4)
+    monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 3.0)
+    # claim_idle_ms: the entries the consumer holds back are not reclaimed meanwhile
+    async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
+        service: Service = app.context.get("service")
+        await redis.set(keys.LIVE, 1, px=60_000)  # as a write-through leaves it
+        with service.serving():
+            ids = await publish(redis, [json.dumps(e) for e in first])
+            await asyncio.sleep(1.5)
+            assert not await redis.sismember(keys.BANDS, "first")  # nothing applied meanwhile
+            assert await lag(redis) + int((await redis.xinfo_groups(keys.EVENTS_STREAM))[0]["pending"]) == len(ids)
+        await wait_settled(redis, ids, timeout=2.5)  # sooner than GIVE_WAY_MAX: it went on once idle
+        monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 0.05)
+        with service.serving():  # under way all along: each script call waits GIVE_WAY_MAX
+            await wait_settled(redis, await publish(redis, [json.dumps(e) for e in second]), timeout=30)
+    ref = Reference([*first, *second])
+    for band in ("first", "second"):
+        await compare_aggregates(Queries(Scripts(redis)), ref, band, AS_OF)
 
 
 async def evalsha_calls(redis: Redis) -> int:
