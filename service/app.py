@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
@@ -60,10 +61,14 @@ LIVE_WINDOW_MS = 600_000
 #: While they do, seconds a consumer rests per second of applying: the backlog goes at
 #: about half speed, and write-throughs and queries find Redis and a core free.
 LIVE_REST = 1.0
-#: While they do, a consumer starts its next script call once this process has no answer
-#: or write-through under way and none ended in the last ``GIVE_WAY_GRACE`` seconds (the
-#: question that follows a write-through comes that soon), or after ``GIVE_WAY_MAX`` seconds
-#: of waiting for that (the backlog keeps moving under a steady stream of questions).
+#: A consumer gives way the same while the process it runs in answers questions or takes
+#: write-throughs: until ``SERVED_WINDOW`` seconds after the last one ended. Questions asked
+#: during a backfill are answered in milliseconds; the backfill goes slower meanwhile.
+SERVED_WINDOW = 1.0
+#: While it gives way, a consumer starts its next script call once this process has no
+#: answer or write-through under way and none ended in the last ``GIVE_WAY_GRACE`` seconds
+#: (the question that follows a write-through comes that soon), or after ``GIVE_WAY_MAX``
+#: seconds of waiting for that (the backlog keeps moving under a steady stream of questions).
 GIVE_WAY_GRACE = 0.005
 GIVE_WAY_MAX = 0.05
 #: Seconds after the last live change to a band (announced on ``CHANGED_CHANNEL``) before the
@@ -129,7 +134,7 @@ class Service:
         self._changes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
         self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
         self._serving = 0  # answers and write-throughs under way (see give_way)
-        self._served_at = 0.0  # when the last of them ended (time.perf_counter)
+        self._served_at = -math.inf  # when the last of them ended (time.perf_counter)
         self._idle = asyncio.Event()  # set while none is under way
         self._idle.set()
 
@@ -171,9 +176,12 @@ class Service:
         ids, data = raw["message_ids"], raw["data"]
         entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
         generations, chunk = await write_targets(self.redis)
-        live = chunk == LIVE_CHUNK
-        # while live events are published, a script call's worth at a time, resting after
-        # each (LIVE_REST): write-throughs and queries find Redis, a core and this event loop free
+        # while live events are published (write-throughs, in any process), or while this
+        # process answers questions: a script call's worth at a time, each once this process
+        # serves nothing (give_way) and followed by a rest (LIVE_REST), so that write-throughs
+        # and questions find Redis, a core and this event loop free
+        live = chunk == LIVE_CHUNK or self.served_lately()
+        chunk = LIVE_CHUNK if live else chunk
         step = chunk if live else len(entries)
         applied: set[str] = set()  # the bands the batch changed (or left as they were)
         for start in range(0, len(entries), step):
@@ -191,9 +199,14 @@ class Service:
         if applied and len(entries) <= REFRESH_BATCH:  # a trickle of live events, not a backfill
             self.announce(sorted(applied))
 
+    def served_lately(self) -> bool:
+        """Whether this process is answering a question or taking a write-through, or did in
+        the last ``SERVED_WINDOW`` seconds."""
+        return bool(self._serving) or time.perf_counter() - self._served_at < SERVED_WINDOW
+
     async def give_way(self) -> None:
-        """While live events are published, a consumer's wait before a script call: until this
-        process serves nothing and has served nothing for ``GIVE_WAY_GRACE``, at most
+        """A consumer's wait before a script call while it gives way: until this process
+        serves nothing and has served nothing for ``GIVE_WAY_GRACE``, at most
         ``GIVE_WAY_MAX``."""
         deadline = time.perf_counter() + GIVE_WAY_MAX
         while (left := deadline - time.perf_counter()) > 0:

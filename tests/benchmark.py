@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ from reference import Reference
 from projections import keys
 from projections.batch import apply_entries
 from projections.scripts import Scripts
-from service.app import ensure_group
+from service.app import SERVED_WINDOW, ensure_group
 from service.cli import freeze_heap
 from service.client import StatsClient
 from service.config import Settings
@@ -96,11 +97,14 @@ class Consumer:
 
 
 async def ready(url: str) -> None:
-    """Wait until the query handlers answer (a request sent before they subscribe is lost)."""
+    """Wait until the query handlers answer (a request sent before they subscribe is lost),
+    then for ``SERVED_WINDOW``: what follows finds a consumer that no longer gives way to
+    that question."""
     async with StatsClient(url, timeout=0.5) as client:
         for _ in range(120):
             try:
                 await client.bands()
+                await asyncio.sleep(SERVED_WINDOW)
                 return
             except TimeoutError:
                 continue
@@ -223,6 +227,34 @@ async def latencies(
             out[label] = summary(times)
     await redis.aclose()
     return out
+
+
+async def asked_during_a_backfill(
+    url: str, redis: Redis, backfill: Sequence[dict[str, Any]], as_of: str
+) -> dict[str, Any]:
+    """`song` (the Phish song of the latency runs, cached) asked again and again from one
+    client while ``backfill`` (under a band name of its own) is published and applied by the
+    same `serve`, no write-through in use: the answers' p50/p99 and the backfill's rate (the
+    consumer gives way to the questions: ``service.app.SERVED_WINDOW``)."""
+    song = next(p for q, p in QUERIES if q == "song")
+    events = [json.dumps({**e, "band": "asked-during"}) for e in backfill]
+    times: list[float] = []
+    async with StatsClient(url, timeout=30) as client:
+        for _ in range(3):
+            await client.query("song", band="phish", as_of=as_of, **song)
+        started = time.perf_counter()
+        settling = asyncio.ensure_future(wait_settled(redis, await publish(redis, events), timeout=3600))
+        while not settling.done():
+            t = time.perf_counter()
+            await client.query("song", band="phish", as_of=as_of, **song)
+            times.append((time.perf_counter() - t) * 1000)
+        await settling
+        elapsed = time.perf_counter() - started
+    return {
+        "song": summary(times),
+        "backfill_events": len(events),
+        "backfill_events_per_s": round(len(events) / elapsed),
+    }
 
 
 async def new_questions(
@@ -612,6 +644,11 @@ async def run(quick: bool) -> dict[str, Any]:
                 server.url, "phish", first_show, last_show, n // 2, swept
             )
 
+            print("  asked during a backfill", file=sys.stderr)
+            results["asked_during_a_backfill"] = await asked_during_a_backfill(
+                server.url, redis, datasets.grateful_dead(), last_show
+            )
+
             print("seed router (SQLite, same Phish plays)", file=sys.stderr)
             results["seed"] = {
                 "last_show": seed_times(phish, last_show, 1 if quick else 3),
@@ -723,6 +760,8 @@ def record(results: dict[str, Any]) -> Path:
         "asked_after_a_play_p99_ms": max(v["p99_ms"] for v in results["asked_after_a_play"]["after_a_play"].values()),
         "gaps_new_question_p50_ms": results["queries"]["new_questions_c1"]["gaps"]["p50_ms"],
         "new_question_p50_ms_max": max(v["p50_ms"] for v in results["queries"]["new_questions_c1"].values()),
+        "asked_during_a_backfill_p99_ms": results["asked_during_a_backfill"]["song"]["p99_ms"],
+        "asked_during_a_backfill_eps": results["asked_during_a_backfill"]["backfill_events_per_s"],
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []

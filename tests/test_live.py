@@ -161,19 +161,34 @@ async def test_consumers_rest_after_each_batch_while_live(
     await compare_aggregates(Queries(Scripts(redis)), ref, "backfill", AS_OF)
 
 
-async def test_while_live_a_consumer_gives_way_to_what_its_process_serves(
-    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("live", [True, False], ids=["live", "questions-only"])
+async def test_a_consumer_gives_way_to_what_its_process_serves(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, live: bool
 ) -> None:
-    """While write-throughs are in use, a consumer starts a script call only once its own
-    process has no answer or write-through under way (``Service.give_way``), and waits for
-    that at most ``GIVE_WAY_MAX``: a backlog waits while an answer is under way, goes on once
-    none is, and still moves while answers never stop."""
-    first, second = backfill(20, band="first"), backfill(20, band="second", seed=4)
+    """While write-throughs are in use (``live``), or only while its own process answers
+    questions, a consumer starts a script call only once that process has no answer or
+    write-through under way (``Service.give_way``), and waits for that at most
+    ``GIVE_WAY_MAX``: a backlog waits while an answer is under way, goes on once none is, and
+    still moves while answers never stop. ``SERVED_WINDOW`` after the last answer, with no
+    write-through, it goes straight on again."""
+    first, second, third = (
+        backfill(20, band=band, seed=seed) for band, seed in (("first", 3), ("second", 4), ("third", 5))
+    )
     monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 3.0)
+    monkeypatch.setattr(app_module, "SERVED_WINDOW", 0.3)
+    rests: list[float] = []
+    real_rest = Service.rest
+
+    async def rest(self: Service, seconds: float) -> None:
+        rests.append(seconds)
+        await real_rest(self, seconds)
+
+    monkeypatch.setattr(Service, "rest", rest)
     # claim_idle_ms: the entries the consumer holds back are not reclaimed meanwhile
     async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
         service: Service = app.context.get("service")
-        await redis.set(keys.LIVE, 1, px=60_000)  # as a write-through leaves it
+        if live:
+            await redis.set(keys.LIVE, 1, px=60_000)  # as a write-through leaves it
         with service.serving():
             ids = await publish(redis, [json.dumps(e) for e in first])
             await asyncio.sleep(1.5)
@@ -183,8 +198,12 @@ async def test_while_live_a_consumer_gives_way_to_what_its_process_serves(
         monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 0.05)
         with service.serving():  # under way all along: each script call waits GIVE_WAY_MAX
             await wait_settled(redis, await publish(redis, [json.dumps(e) for e in second]), timeout=30)
-    ref = Reference([*first, *second])
-    for band in ("first", "second"):
+        await asyncio.sleep(0.5)
+        rests.clear()
+        await wait_settled(redis, await publish(redis, [json.dumps(e) for e in third]), timeout=30)
+        assert bool(rests) is live  # without write-throughs, whole batches again
+    ref = Reference([*first, *second, *third])
+    for band in ("first", "second", "third"):
         await compare_aggregates(Queries(Scripts(redis)), ref, band, AS_OF)
 
 
