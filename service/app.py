@@ -76,11 +76,13 @@ GIVE_WAY_MAX = 0.05
 #: (``Queries.refresh``): during a show, the next question finds its answer ready; a burst of
 #: changes refreshes once.
 REFRESH_DELAY = 0.2
-#: A batch of at most this many entries read from the stream (live events arriving one by
-#: one, not a backfill) refreshes the answers about its bands the same way.
-REFRESH_BATCH = 20
+#: A batch of at most this many entries read from the stream is live events arriving one by
+#: one, not a backfill: it refreshes the answers about its bands the same way, and the
+#: consumer applies it without giving way (``give_way``: those live events are what the
+#: questions asked meanwhile wait for).
+LIVE_BATCH = 20
 #: The channel on which a process that applied live changes (a write-through, or a batch of
-#: at most ``REFRESH_BATCH`` from the stream) names their bands: every process that answers
+#: at most ``LIVE_BATCH`` from the stream) names their bands: every process that answers
 #: questions refreshes its answers about them, whichever process applied them.
 CHANGED_CHANNEL = "setlist-stats.changed"
 
@@ -183,9 +185,10 @@ class Service:
         live = chunk == LIVE_CHUNK or self.served_lately()
         chunk = LIVE_CHUNK if live else chunk
         step = chunk if live else len(entries)
+        trickle = len(entries) <= LIVE_BATCH  # live events arriving one by one, not a backfill
         applied: set[str] = set()  # the bands the batch changed (or left as they were)
         for start in range(0, len(entries), step):
-            if live:
+            if live and not trickle:
                 await self.give_way()
             started = time.perf_counter()
             outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
@@ -196,7 +199,7 @@ class Service:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
             if live:
                 await self.rest((time.perf_counter() - started) * LIVE_REST)
-        if applied and len(entries) <= REFRESH_BATCH:  # a trickle of live events, not a backfill
+        if applied and trickle:
             self.announce(sorted(applied))
 
     def served_lately(self) -> bool:

@@ -40,6 +40,15 @@ def backfill(shows: int, band: str = "backfill", seed: int = 3) -> list[dict[str
     return events
 
 
+async def append_at_once(redis: Redis, events: list[dict[str, Any]]) -> list[str]:
+    """Append ``events`` in one transaction: the consumer's next read takes them together (a
+    backlog), not the first of them alone as they arrive."""
+    async with redis.pipeline(transaction=True) as pipe:
+        for event in events:
+            pipe.xadd(keys.EVENTS_STREAM, {"__data__": json.dumps(event)})
+        return [entry_id.decode() for entry_id in await pipe.execute()]
+
+
 async def lag(redis: Redis) -> int:
     group = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0]
     return int(group["lag"] or 0)
@@ -190,21 +199,39 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
         if live:
             await redis.set(keys.LIVE, 1, px=60_000)  # as a write-through leaves it
         with service.serving():
-            ids = await publish(redis, [json.dumps(e) for e in first])
+            ids = await append_at_once(redis, first)
             await asyncio.sleep(1.5)
             assert not await redis.sismember(keys.BANDS, "first")  # nothing applied meanwhile
             assert await lag(redis) + int((await redis.xinfo_groups(keys.EVENTS_STREAM))[0]["pending"]) == len(ids)
         await wait_settled(redis, ids, timeout=2.5)  # sooner than GIVE_WAY_MAX: it went on once idle
         monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 0.05)
         with service.serving():  # under way all along: each script call waits GIVE_WAY_MAX
-            await wait_settled(redis, await publish(redis, [json.dumps(e) for e in second]), timeout=30)
+            await wait_settled(redis, await append_at_once(redis, second), timeout=30)
         await asyncio.sleep(0.5)
         rests.clear()
-        await wait_settled(redis, await publish(redis, [json.dumps(e) for e in third]), timeout=30)
+        await wait_settled(redis, await append_at_once(redis, third), timeout=30)
         assert bool(rests) is live  # without write-throughs, whole batches again
     ref = Reference([*first, *second, *third])
     for band in ("first", "second", "third"):
         await compare_aggregates(Queries(Scripts(redis)), ref, band, AS_OF)
+
+
+async def test_live_events_in_the_stream_do_not_wait_for_the_questions_asked_about_them(
+    redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events arriving in the stream one by one (a read of at most ``LIVE_BATCH``) are the
+    live events the questions asked meanwhile wait for: the consumer applies each at once,
+    even while its process is answering (it gives way to those questions only with a
+    backfill)."""
+    monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 5.0)
+    tonight = backfill(1, band="tonight")[:6]
+    async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
+        service: Service = app.context.get("service")
+        await redis.set(keys.LIVE, 1, px=60_000)
+        with service.serving():
+            for event in tonight:
+                await wait_settled(redis, await publish(redis, [json.dumps(event)]), timeout=2.0)
+    await compare_aggregates(Queries(Scripts(redis)), Reference(tonight), "tonight", AS_OF)
 
 
 async def evalsha_calls(redis: Redis) -> int:
