@@ -49,6 +49,19 @@ async def append_at_once(redis: Redis, events: list[dict[str, Any]]) -> list[str
         return [entry_id.decode() for entry_id in await pipe.execute()]
 
 
+def record_rests(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The seconds of each consumer rest (``Service.rest``) from now on, in a list."""
+    rests: list[float] = []
+    real_rest = Service.rest
+
+    async def rest(self: Service, seconds: float) -> None:
+        rests.append(seconds)
+        await real_rest(self, seconds)
+
+    monkeypatch.setattr(Service, "rest", rest)
+    return rests
+
+
 async def lag(redis: Redis) -> int:
     group = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0]
     return int(group["lag"] or 0)
@@ -149,14 +162,7 @@ async def test_consumers_rest_after_each_batch_while_live(
     """While write-throughs are in use, a consumer applies a script call's worth of entries
     at a time and pauses after each for as long as it took (``LIVE_REST``); otherwise it goes
     straight on."""
-    rests: list[float] = []
-    real_rest = Service.rest
-
-    async def rest(self: Service, seconds: float) -> None:
-        rests.append(seconds)
-        await real_rest(self, seconds)
-
-    monkeypatch.setattr(Service, "rest", rest)
+    rests = record_rests(monkeypatch)
     history = backfill(200)
     async with running(settings_for_tests(), redis_url):
         ids = await publish(redis, [json.dumps(e) for e in history[:1600]])
@@ -185,14 +191,7 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
     )
     monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 3.0)
     monkeypatch.setattr(app_module, "SERVED_WINDOW", 0.3)
-    rests: list[float] = []
-    real_rest = Service.rest
-
-    async def rest(self: Service, seconds: float) -> None:
-        rests.append(seconds)
-        await real_rest(self, seconds)
-
-    monkeypatch.setattr(Service, "rest", rest)
+    rests = record_rests(monkeypatch)
     # claim_idle_ms: the entries the consumer holds back are not reclaimed meanwhile
     async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
         service: Service = app.context.get("service")
