@@ -58,8 +58,9 @@ QUERY_SUBJECT = "setlist-stats.query"
 PUBLISH_LIST = "setlist-stats.publish"
 #: Milliseconds the consumers keep giving way to live events after a write-through.
 LIVE_WINDOW_MS = 600_000
-#: While they do, seconds a consumer rests per second of applying: the backlog goes at
-#: about half speed, and write-throughs and queries find Redis and a core free.
+#: While they do (or its process answers questions: ``SERVED_WINDOW``), seconds a consumer
+#: rests per second of applying: the backlog goes at about half speed, and write-throughs
+#: and queries find Redis and a core free.
 LIVE_REST = 1.0
 #: A consumer gives way the same while the process it runs in answers questions or takes
 #: write-throughs: until ``SERVED_WINDOW`` seconds after the last one ended. Questions asked
