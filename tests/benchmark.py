@@ -681,6 +681,12 @@ async def run(quick: bool) -> dict[str, Any]:
             await live("live_write_through_paced", backfill=backfill, write_through=True, rate=PACED_BACKFILL)
             await live("live_write_through", backfill=backfill, write_through=True)
             consumer.stop()
+            # the floor of that measurement: the same path under the same flood with nothing
+            # applying it (the query handlers alone: the flood waits in the stream)
+            handlers = Consumer(server.url, "", "handlers")
+            await ready(server.url)
+            await live("live_write_through_floor", backfill=backfill, write_through=True)
+            handlers.stop()
             # the deployment for live shows during backfills: handlers apart from a consumer
             # that yields the CPU (serve --role handlers; serve --role consumer with NICE=10)
             split = [Consumer(server.url, "bench-consumer", "consumer", nice=10), Consumer(server.url, "", "handlers")]
@@ -755,6 +761,7 @@ def record(results: dict[str, Any]) -> Path:
         "scale_eps": results["scale"]["end_to_end_events_per_s"],
         "live_write_through_p99_ms": results["live_write_through"]["p99_ms"],
         "live_write_through_split_p99_ms": results["live_write_through_split"]["p99_ms"],
+        "live_write_through_floor_p99_ms": results["live_write_through_floor"]["p99_ms"],
         "live_write_through_paced_p99_ms": results["live_write_through_paced"]["p99_ms"],
         "live_write_through_split_paced_p99_ms": results["live_write_through_split_paced"]["p99_ms"],
         "asked_after_a_play_p99_ms": max(v["p99_ms"] for v in results["asked_after_a_play"]["after_a_play"].values()),
