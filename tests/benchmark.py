@@ -202,31 +202,53 @@ async def latencies(
 ) -> dict[str, Any]:
     """p50/p99 of each query over request/reply. ``cold``: the band's change stamp is bumped
     before every request (outside the timing), so no answer comes from the cache."""
-    out = {}
+    return (await latencies_in_turn(url, [(band, as_of, {})], concurrency, requests, queries, cold))[0]
+
+
+async def latencies_in_turn(
+    url: str,
+    subjects: Sequence[tuple[str, str, dict[str, dict[str, Any]]]],
+    concurrency: int,
+    requests: int,
+    queries: list[tuple[str, dict[str, Any]]] = QUERIES,
+    cold: bool = False,
+) -> list[dict[str, Any]]:
+    """``latencies`` of several subjects, ``(band, as_of, parameters by query)`` (which replace
+    the query's own), asked in turn request by request: a machine whose speed drifts from
+    minute to minute weighs on each of them alike."""
+    outs: list[dict[str, Any]] = [{} for _ in subjects]
     redis = Redis.from_url(url)
-    stamp = keys.band_key(band, "stamp")
+    stamps = [keys.band_key(band, "stamp") for band, _, _ in subjects]
     async with StatsClient(url, timeout=60, max_connections=concurrency * 4 + 8) as client:
         for name, params in queries:
-            body = {**({"band": band} if name != "bands" else {}), "as_of": as_of, **params}
-            for _ in range(3):  # warm up, at the measured concurrency (the connections it needs opened)
-                await asyncio.gather(*(client.query(name, **body) for _ in range(concurrency)))
-            times: list[float] = []
+            bodies = [
+                {**({"band": band} if name != "bands" else {}), "as_of": as_of, **params, **own.get(name, {})}
+                for band, as_of, own in subjects
+            ]
+            for body in bodies:  # warm up, at the measured concurrency (the connections it needs opened)
+                for _ in range(3):
+                    await asyncio.gather(*(client.query(name, **body) for _ in range(concurrency)))
+            times: list[list[float]] = [[] for _ in subjects]
 
-            async def worker(n: int, body: dict[str, Any] = body, name: str = name, times: list[float] = times) -> None:
+            async def worker(
+                n: int, name: str = name, bodies: list[dict[str, Any]] = bodies, times: list[list[float]] = times
+            ) -> None:
                 for _ in range(n):
-                    if cold:
-                        await redis.incr(stamp)
-                    t = time.perf_counter()
-                    await client.query(name, **body)
-                    times.append((time.perf_counter() - t) * 1000)
+                    for stamp, body, timed in zip(stamps, bodies, times, strict=True):
+                        if cold:
+                            await redis.incr(stamp)
+                        t = time.perf_counter()
+                        await client.query(name, **body)
+                        timed.append((time.perf_counter() - t) * 1000)
 
             await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
             label = name + (
                 "" if not params or name in ("song", "setlist") else "_" + "_".join(map(str, params.values()))
             )
-            out[label] = summary(times)
+            for out, timed in zip(outs, times, strict=True):
+                out[label] = summary(timed)
     await redis.aclose()
-    return out
+    return outs
 
 
 async def asked_during_a_backfill(
@@ -709,6 +731,8 @@ async def run(quick: bool) -> dict[str, Any]:
             await redis.flushall()
             consumer = Consumer(server.url)
             await ready(server.url)
+            ids = await publish(redis, lines(phish))  # beside them, the Phish-sized band
+            await wait_settled(redis, ids, timeout=600)
             started = time.perf_counter()
             ids = await publish(redis, lines(events))
             await wait_settled(redis, ids, timeout=7200)
@@ -722,16 +746,28 @@ async def run(quick: bool) -> dict[str, Any]:
             phish_plays = sum(1 for e in phish if e["type"] == "PerformanceAdded" and e["song_id"] == phish_song)
             counts = Counter(e["song_id"] for e in events if e["band"] == "synthetic-25" and "song_id" in e)
             song, song_plays = min(counts.items(), key=lambda item: (abs(item[1] - phish_plays), item[0]))
-            scale_queries = [(q, p) for q, p in QUERIES if q not in ("song", "setlist")] + [("song", {"song_id": song})]
+            # per-band queries: a synthetic band and Phish in the same Redis, asked in turn
+            per_band = [(q, p) for q, p in QUERIES if q not in ("setlist", "bands")]
+            subjects = [("synthetic-25", synthetic_last, {"song": {"song_id": song}}), ("phish", last_show, {})]
+            scale, beside = await latencies_in_turn(server.url, subjects, 1, n // 2, per_band)
+            scale_cold, beside_cold = await latencies_in_turn(server.url, subjects, 1, n // 2, per_band, cold=True)
+            # and `bands`, over the 51 (cold: after a change to the synthetic band)
+            for figures, cold in ((scale, False), (scale_cold, True)):
+                bands = await latencies(server.url, "synthetic-25", synthetic_last, 1, n // 2, [("bands", {})], cold)
+                figures.update(bands)
             results["scale"] = {
                 "plays": sum(1 for e in events if e["type"] == "PerformanceAdded"),
                 "bands": 50,
                 "song": {"song_id": song, "plays": song_plays, "phish_song_plays": phish_plays},
                 "end_to_end_events_per_s": round(len(events) / elapsed),
-                "queries_c1": await latencies(server.url, "synthetic-25", synthetic_last, 1, n // 2, scale_queries),
-                "queries_c1_cold": await latencies(
-                    server.url, "synthetic-25", synthetic_last, 1, n // 2, scale_queries, cold=True
-                ),
+                "queries_c1": scale,
+                "queries_c1_cold": scale_cold,
+                "phish_beside_c1": beside,
+                "phish_beside_c1_cold": beside_cold,
+                "per_band_ratio_c1": {q: round(scale[q]["p50_ms"] / beside[q]["p50_ms"], 2) for q in beside},
+                "per_band_ratio_c1_cold": {
+                    q: round(scale_cold[q]["p50_ms"] / beside_cold[q]["p50_ms"], 2) for q in beside_cold
+                },
             }
             consumer.stop()
         finally:
@@ -759,6 +795,7 @@ def record(results: dict[str, Any]) -> Path:
         "gaps_seed_ratio": results["seed_ratio"].get("last_show", {}).get("gaps"),
         "live_p99_ms": results["live_visibility"]["p99_ms"],
         "scale_eps": results["scale"]["end_to_end_events_per_s"],
+        "scale_per_band_ratio_max": max(results["scale"]["per_band_ratio_c1"].values()),
         "live_write_through_p99_ms": results["live_write_through"]["p99_ms"],
         "live_write_through_split_p99_ms": results["live_write_through_split"]["p99_ms"],
         "live_write_through_floor_p99_ms": results["live_write_through_floor"]["p99_ms"],
