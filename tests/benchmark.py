@@ -1,5 +1,7 @@
-"""The benchmark: ingest, the raw ceiling, query latency, the seed router, live visibility
-(and the questions asked a moment after a play), memory and scale, in one seeded run.
+"""The benchmark: ingest, the raw ceiling, query latency (and questions asked during a
+backfill), the seed router, live visibility (under a paced backfill and a flood, with the
+flood's floor; and the questions asked a moment after a play), memory and scale (per-band
+answers asked in turn with Phish's), in one seeded run.
 Results go to bench-results/<time>.json and a row is appended to docs/benchmarks.csv (with
 versions and host).
 
