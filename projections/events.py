@@ -13,6 +13,8 @@ from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 
+from .schema import Schema
+
 #: Band slugs, as the contract defines them.
 BAND_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 #: Show, song and event ids: no spaces, every character sorts above ``!`` (see keys.py).
@@ -33,7 +35,7 @@ SOUNDCHECK = "s"
 MIN_DATE = dt.date(1000, 1, 1)
 
 
-class _Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="type"):
+class _Event(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type"):
     event_id: EventId
     band: Band
 

@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream import FastStream
-from faststream.middlewares import AckPolicy
+from faststream.middlewares import AckPolicy, ExceptionMiddleware
 from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
@@ -35,8 +35,8 @@ from projections.batch import (
     generations_of,
     write_targets,
 )
-from projections.events import InvalidEvent, decode_event
-from projections.params import QUERIES, QueryError
+from projections.contract import QUERIES, ErrorBody, Params, Query, QueryError, Reply, parse
+from projections.events import Event, InvalidEvent, decode_event
 from projections.queries import Queries
 from projections.scripts import Scripts
 
@@ -51,6 +51,8 @@ STOP_TIMEOUT = 10.0
 
 #: The request/reply channel taking ``{"query": name, "params": {...}}`` for any query.
 QUERY_SUBJECT = "setlist-stats.query"
+#: The prefix of each client's reply channel (``StatsClient``: one per client).
+REPLY_PREFIX = "setlist-stats.reply"
 
 
 #: The request/reply list of a write-through publish: the body is one event; the reply
@@ -117,9 +119,29 @@ async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
     )
 
 
-def refusal(error: QueryError) -> dict[str, Any]:
+def refusal(error: QueryError) -> Reply[Any]:
     """The reply to a request that cannot be answered (``QueryError`` on the client side)."""
-    return {"ok": False, "error": error.to_dict()}
+    return Reply(ok=False, error=ErrorBody(code=error.code, message=error.message, parameter=error.parameter))
+
+
+def _parameters_of(query: Query) -> Any:
+    """A query subscriber's decoder: the request's body checked against the query's
+    parameters (``contract.parse``); a refusal raises ``QueryError``, which the broker's
+    ``ExceptionMiddleware`` sends back as the reply."""
+
+    async def decode(message: Any, original_decoder: Any) -> Params[Any]:
+        return parse(query.name, message.body)
+
+    return decode
+
+
+async def _event_of(message: Any, original_decoder: Any) -> Event:
+    """The write-through's decoder: the body checked as an event, or refused (``QueryError``
+    with code ``invalid_event``, naming the field)."""
+    try:
+        return decode_event(message.body)
+    except InvalidEvent as exc:
+        raise QueryError("invalid_event", str(exc), exc.field) from None
 
 
 class Service:
@@ -242,21 +264,17 @@ class Service:
         published (``LIVE_REST``)."""
         await asyncio.sleep(seconds)
 
-    async def publish(self, body: Any) -> dict[str, Any]:
-        """Write-through: append one event to the stream and apply it at once, so that it is
-        visible without waiting for the entries ahead of it in the stream. The consumer
-        applies it again in its turn, which changes nothing (applying is idempotent). An
-        invalid event is refused and not appended."""
+    async def publish(self, event: Event) -> Reply[Any]:
+        """Write-through: append one event (checked: ``_event_of``) to the stream and apply it
+        at once, so that it is visible without waiting for the entries ahead of it in the
+        stream. The consumer applies it again in its turn, which changes nothing (applying is
+        idempotent)."""
         with self.serving():
-            return await self._publish(body)
+            return await self._publish(event)
 
-    async def _publish(self, body: Any) -> dict[str, Any]:
+    async def _publish(self, event: Event) -> Reply[Any]:
         assert self.scripts and self.redis and self.queries
-        data = body if isinstance(body, bytes) else msgspec.json.encode(body)
-        try:
-            event = decode_event(data)
-        except InvalidEvent as exc:
-            return refusal(QueryError("invalid_event", str(exc), exc.field))
+        data = msgspec.json.encode(event)
         # two round trips in all (each may wait for one script call of a backfill)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -275,14 +293,14 @@ class Service:
             )
         except Exception as exc:  # in the stream all the same: the consumer applies it
             result["error"] = f"{type(exc).__name__}: {exc}"
-            return {"ok": True, "result": result}
+            return Reply(ok=True, result=result)
         result["applied"] = bool(outcome.applied)
         if outcome.applied:
             self.queries.changed(event.band)  # the question that follows skips a round trip
             self.announce([event.band])
         if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
             result["error"] = "; ".join(outcome.errors)
-        return {"ok": True, "result": result}
+        return Reply(ok=True, result=result)
 
     def announce(self, bands: list[str]) -> None:
         """Tell every process that answers questions (this one too, if it does) that live
@@ -320,16 +338,17 @@ class Service:
         except Exception:  # the questions are answered when asked all the same
             log.exception("refreshing the answers about %s failed", band)
 
-    async def answer(self, name: str, body: Any) -> msgspec.Raw | dict[str, Any]:
+    async def answer(self, question: Params[Any]) -> msgspec.Raw | Reply[Any]:
+        """A request's reply: the answer's JSON (``Reply``), or why there is none."""
         assert self.queries
         try:
             with self.serving():
-                result = await self.queries.answer_json(name, {} if body in (b"", None) else body)
+                result = await self.queries.ask(question)
             return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
         except QueryError as exc:
             return refusal(exc)
         except Exception as exc:  # the handler keeps serving whatever a request does
-            log.exception("query %s failed", name)
+            log.exception("query %s failed", question.query)
             return refusal(QueryError("internal", f"{type(exc).__name__}: {exc}"))
 
 
@@ -339,12 +358,15 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     url = url or settings.redis_url
     if not url:
         raise SystemExit("REDIS_URL is not set (setlist-stats serve starts an embedded Redis)")
+    refused = ExceptionMiddleware()
+    refused.add_handler(QueryError, publish=True)(refusal)  # a request refused by its decoder
     broker = RedisBroker(
         url,
         serializer=MsgSpecSerializer(),
         max_connections=settings.max_connections,
         logger=logging.getLogger("setlist-stats.broker"),
         log_level=logging.DEBUG,
+        middlewares=[refused],
     )
     service = Service(settings, url, broker)
     app = FastStream(broker, logger=log)
@@ -369,18 +391,33 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             await service.consume(message)
 
     if settings.role in ("all", "handlers"):
-        for name in QUERIES:
-            _register_query(broker, service, name, settings.query_workers)
+        for query in QUERIES.values():
+            _register_query(broker, service, query, settings.query_workers)
 
-        @broker.subscriber(QUERY_SUBJECT, max_workers=settings.query_workers)
+        @broker.subscriber(QUERY_SUBJECT, max_workers=settings.query_workers, title=QUERY_SUBJECT)
         async def on_any_query(body: Any) -> Any:
+            """Any query: ``{"query": NAME, "params": {...}}``; the reply as each query's own."""
             if not isinstance(body, dict) or not isinstance(body.get("query"), str):
                 return refusal(QueryError("invalid_request", 'a request must be {"query": NAME, "params": {...}}'))
-            return await service.answer(body["query"], body.get("params") or {})
+            try:
+                question = parse(body["query"], body.get("params") or {})
+            except QueryError as exc:
+                return refusal(exc)
+            return await service.answer(question)
 
-        @broker.subscriber(list=PUBLISH_LIST)  # a list: each write-through is taken by one process
-        async def on_publish(body: Any) -> Any:
-            return await service.publish(body)
+        # a list: each write-through is taken by one process
+        @broker.subscriber(list=PUBLISH_LIST, decoder=_event_of, title=PUBLISH_LIST)
+        async def on_publish(event: Event) -> Any:
+            """Write-through publish: the event is appended to the stream and applied before
+            the reply, ``{"ok": true, "result": {"id": stream id, "applied": bool}}``."""
+            return await service.publish(event)
+
+        broker.publisher(
+            stream=keys.EVENTS_STREAM,
+            schema=Event,
+            title=keys.EVENTS_STREAM,
+            description="The event log: each entry's field __data__ holds one event's JSON (any client may XADD).",
+        )
 
         @broker.subscriber(channel=CHANGED_CHANNEL)  # a channel: every process hears it
         async def on_changed(bands: list[str]) -> None:
@@ -391,12 +428,24 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
     return app
 
 
-def _register_query(broker: RedisBroker, service: Service, name: str, workers: int) -> None:
-    async def on_query(body: Any) -> Any:
-        return await service.answer(name, body)
+def _register_query(broker: RedisBroker, service: Service, query: Query, workers: int) -> None:
+    """The request/reply handler of one query, typed with its parameters' Struct (checked by
+    its decoder), and its reply's schema documented on the reply channels."""
 
-    on_query.__name__ = f"query_{name}"
-    broker.subscriber(query_subject(name), max_workers=workers)(on_query)
+    async def on_query(params: Params[Any]) -> Any:
+        return await service.answer(params)
+
+    on_query.__name__ = f"query_{query.name}"
+    on_query.__doc__ = query.summary
+    on_query.__annotations__ = {"params": query.params, "return": Any}
+    subject = query_subject(query.name)
+    broker.subscriber(subject, max_workers=workers, decoder=_parameters_of(query), title=subject)(on_query)
+    broker.publisher(
+        f"{REPLY_PREFIX}.{{client}}",
+        schema=query.reply,
+        title=f"{subject}:reply",
+        description=f"The reply to {subject}, on the channel its request names (reply_to).",
+    )
 
 
 @contextlib.asynccontextmanager

@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from projections.params import QUERIES, QueryError
+import msgspec
+
+from projections.contract import QUERIES, QueryError, field_doc
 
 from .config import ROLES, Settings, redacted
 
@@ -164,21 +166,6 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 1
 
 
-PARAMS = (
-    "band",
-    "as_of",
-    "min_plays",
-    "limit",
-    "sort",
-    "period",
-    "days",
-    "gap_threshold",
-    "unit",
-    "song_id",
-    "show_id",
-)
-
-
 async def _query(url: str, name: str, params: dict[str, Any], timeout: float) -> Any:
     from .client import StatsClient
 
@@ -187,7 +174,7 @@ async def _query(url: str, name: str, params: dict[str, Any], timeout: float) ->
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    params = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
+    params = {f.name: getattr(args, f.name) for f in QUERIES[args.name].fields() if getattr(args, f.name) is not None}
     try:
         answer = asyncio.run(_query(resolve_url(), args.name, params, args.timeout))
     except QueryError as exc:
@@ -287,6 +274,21 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         return 1
 
 
+def _option(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
+    """A query parameter's command-line option, from its declaration (``projections.contract``)."""
+    option: dict[str, Any] = {"help": field_doc(field), "required": field.required}
+    kind = msgspec.inspect.type_info(field.type)
+    while isinstance(kind, (msgspec.inspect.Metadata, msgspec.inspect.UnionType)):
+        kind = kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind.types[0]
+    if isinstance(kind, msgspec.inspect.IntType):
+        option.update(type=int, metavar="N")
+    elif isinstance(kind, msgspec.inspect.LiteralType):
+        option["choices"] = kind.values
+    elif isinstance(kind, msgspec.inspect.DateType):
+        option["metavar"] = "YYYY-MM-DD"
+    return option
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="setlist-stats", description="Live song statistics for touring bands.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -315,20 +317,13 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("query", help="ask one query; the answer is printed as JSON")
-    s.add_argument("name", choices=QUERIES)
-    s.add_argument("--band")
-    s.add_argument("--as-of", dest="as_of", metavar="YYYY-MM-DD")
-    s.add_argument("--min-plays", dest="min_plays", type=int)
-    s.add_argument("--limit", type=int)
-    s.add_argument("--sort", choices=("days", "shows"))
-    s.add_argument("--period", choices=("month", "quarter", "year"))
-    s.add_argument("--days", type=int)
-    s.add_argument("--gap-threshold", dest="gap_threshold", type=int)
-    s.add_argument("--unit", choices=("days", "shows"))
-    s.add_argument("--song-id", dest="song_id")
-    s.add_argument("--show-id", dest="show_id")
-    s.add_argument("--timeout", type=float, default=10.0)
-    s.set_defaults(func=cmd_query)
+    queries = s.add_subparsers(dest="name", required=True, metavar="QUERY")
+    for query in QUERIES.values():
+        q = queries.add_parser(query.name, help=query.summary, description=query.summary)
+        for field in query.fields():
+            q.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, **_option(field))
+        q.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
+        q.set_defaults(func=cmd_query)
 
     s = sub.add_parser("dlq", help="the dead-letter stream: list entries, or replay them after a fix")
     s.add_argument("action", choices=("list", "replay"))

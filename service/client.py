@@ -1,10 +1,15 @@
 """``StatsClient``: ask the service's queries over FastStream request/reply.
 
     async with StatsClient("redis://localhost:6379/0") as client:
-        gaps = await client.query("gaps", band="phish", as_of="2024-06-01", min_plays=5)
+        overdue = await client.gaps("phish", as_of="2024-06-01", min_plays=5)  # list[GapRow]
+        print(overdue[0].song_title, overdue[0].days_since_played)
+        raw = await client.query("gaps", band="phish")  # the same answer as plain JSON values
 
-Answers are the contract's JSON as plain dicts and lists; an error raises ``QueryError``
-(``code``, ``message``, ``parameter``), e.g. ``Band not found``.
+Each query of ``projections.contract.QUERIES`` is a method named after it (its required
+parameters positional, in order: ``band``, then ``song_id`` or ``show_id``), returning the
+answer's Structs; ``ask(GapsParams(...))`` is the same, typed for mypy; ``query(name,
+**params)`` returns plain dicts and lists. An error raises ``QueryError`` (``code``,
+``message``, ``parameter``), e.g. ``Band not found``.
 
 Replies come back over one standing subscription per client (``setlist-stats.reply.<id>``),
 each matched to its request by correlation id, so a request costs one ``PUBLISH`` (an
@@ -16,27 +21,31 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream.message import StreamMessage
 from faststream.redis import RedisBroker
 
-from projections.params import QUERIES, QueryError
+from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
-from .app import PUBLISH_LIST, query_subject
+from .app import PUBLISH_LIST, REPLY_PREFIX, query_subject
 
 __all__ = ["QueryError", "StatsClient"]
 
-_decode = msgspec.json.Decoder().decode
+A = TypeVar("A")
+_decode = msgspec.json.Decoder(Reply[Any]).decode
 
 
-#: The prefix of each client's reply channel.
-REPLY_PREFIX = "setlist-stats.reply"
+@functools.cache
+def _reply_decoder(answer: Any) -> Callable[[bytes], Reply[Any]]:
+    return msgspec.json.Decoder(Reply[answer]).decode
 
 
 def _as_received(message: StreamMessage[Any]) -> StreamMessage[Any]:
@@ -74,18 +83,41 @@ class StatsClient:
         await self.broker.stop()
 
     async def query(self, name: str, **params: Any) -> Any:
-        """One query's answer; ``None`` parameters are left out (their defaults apply)."""
+        """One query's answer as plain JSON values; ``None`` parameters are left out (their
+        defaults apply)."""
         if name not in QUERIES:
             raise QueryError("unknown_query", f"unknown query {name!r}; expected one of {', '.join(QUERIES)}")
         body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
-        return self._result(await self._request(body, channel=query_subject(name)))
+        return self._result(_decode(await self._request(body, channel=query_subject(name))))
+
+    async def ask(self, params: Params[A]) -> A:
+        """The answer to a question given as its parameters' Struct, as the answer's Structs."""
+        reply = await self._request(msgspec.json.encode(params), channel=query_subject(params.query))
+        result: A = self._result(_reply_decoder(QUERIES[params.query].answer)(reply))
+        return result
+
+    def __getattr__(self, name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+        """``client.gaps(band, **params)`` and the like: one method per query (see the module)."""
+        query = QUERIES.get(name)
+        if query is None:
+            raise AttributeError(name)
+        return functools.partial(self._named, query)
+
+    async def _named(self, query: Query, *args: Any, **params: Any) -> Any:
+        required = [f.name for f in query.fields() if f.required]
+        if len(args) > len(required):
+            raise TypeError(f"{query.name}() takes {len(required)} positional arguments ({', '.join(required)})")
+        params.update(zip(required, args, strict=False))
+        body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
+        reply = await self._request(body, channel=query_subject(query.name))
+        return self._result(_reply_decoder(query.answer)(reply))
 
     async def publish(self, event: dict[str, Any]) -> dict[str, Any]:
         """Write-through publish of one event (a live show's next song): it is appended to the
         stream and applied before this returns ``{"id": stream id, "applied": true}``, so the
         next query sees it even while the consumer works through a backlog. An invalid event
         raises ``QueryError`` (code ``invalid_event``, naming the field) and is not appended."""
-        result: dict[str, Any] = self._result(await self._request(event, queue=PUBLISH_LIST))
+        result: dict[str, Any] = self._result(_decode(await self._request(event, queue=PUBLISH_LIST)))
         return result
 
     async def _request(self, body: Any, channel: str | None = None, queue: str | None = None) -> bytes:
@@ -101,46 +133,11 @@ class StatsClient:
             self._waiting.pop(correlation_id, None)
 
     @staticmethod
-    def _result(body: bytes) -> Any:
+    def _result(reply: Reply[Any]) -> Any:
         """The result of a reply, or its error raised as ``QueryError``."""
-        reply = _decode(body)
-        if not reply.get("ok"):
-            error = reply.get("error") or {}
-            raise QueryError(error.get("code", "internal"), error.get("message", "no answer"), error.get("parameter"))
-        return reply["result"]
-
-    async def gaps(self, band: str, **params: Any) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.query("gaps", band=band, **params)
-        return result
-
-    async def velocity(self, band: str, **params: Any) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.query("velocity", band=band, **params)
-        return result
-
-    async def trends(self, band: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.query("trends", band=band, **params)
-        return result
-
-    async def stats(self, band: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.query("stats", band=band, **params)
-        return result
-
-    async def bustouts(self, band: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.query("bustouts", band=band, **params)
-        return result
-
-    async def debuts(self, band: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.query("debuts", band=band, **params)
-        return result
-
-    async def song(self, band: str, song_id: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.query("song", band=band, song_id=song_id, **params)
-        return result
-
-    async def setlist(self, band: str, show_id: str, **params: Any) -> dict[str, Any]:
-        result: dict[str, Any] = await self.query("setlist", band=band, show_id=show_id, **params)
-        return result
-
-    async def bands(self, **params: Any) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = await self.query("bands", **params)
-        return result
+        if not reply.ok:
+            error = reply.error
+            if error is None:
+                raise QueryError("internal", "no answer")
+            raise QueryError(error.code, error.message, error.parameter)
+        return reply.result

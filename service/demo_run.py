@@ -30,10 +30,10 @@ def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 async def report(client: StatsClient, band: str) -> str:
     stats = await client.stats(band)
-    as_of = stats["last_show"]
+    as_of = stats.last_show
     out = [
-        f"\n=== {stats['vertical_name']} ({band}): {stats['total_shows']} shows, {stats['total_performances']} plays, "
-        f"{stats['unique_songs_played']} songs, {stats['first_show']} .. {as_of}; as of {as_of} ==="
+        f"\n=== {stats.vertical_name} ({band}): {stats.total_shows} shows, {stats.total_performances} plays, "
+        f"{stats.unique_songs_played} songs, {stats.first_show} .. {as_of}; as of {as_of} ==="
     ]
     gaps = await client.gaps(band, as_of=as_of, min_plays=10, limit=8)
     out.append(
@@ -42,12 +42,12 @@ async def report(client: StatsClient, band: str) -> str:
             ["song", "last played", "days", "shows", "plays", "avg gap (days)"],
             [
                 (
-                    g["song_title"],
-                    g["last_played"],
-                    g["days_since_played"],
-                    g["shows_since_played"],
-                    g["total_plays"],
-                    g["average_gap_days"],
+                    g.song_title,
+                    g.last_played,
+                    g.days_since_played,
+                    g.shows_since_played,
+                    g.total_plays,
+                    g.average_gap_days,
                 )
                 for g in gaps
             ],
@@ -59,7 +59,7 @@ async def report(client: StatsClient, band: str) -> str:
             "Overdue, in shows (played 10+ times)",
             ["song", "last played", "shows", "avg gap (shows)", "plays"],
             [
-                (g["song_title"], g["last_played"], g["shows_since_played"], g["average_gap_shows"], g["total_plays"])
+                (g.song_title, g.last_played, g.shows_since_played, g.average_gap_shows, g.total_plays)
                 for g in gaps
             ],
         )
@@ -71,11 +71,11 @@ async def report(client: StatsClient, band: str) -> str:
             ["song", "30 days", "90 days", "365 days", "score"],
             [
                 (
-                    v["song_title"],
-                    v["plays_last_30_days"],
-                    v["plays_last_90_days"],
-                    v["plays_last_year"],
-                    v["velocity_score"],
+                    v.song_title,
+                    v.plays_last_30_days,
+                    v.plays_last_90_days,
+                    v.plays_last_year,
+                    v.velocity_score,
                 )
                 for v in hot
             ],
@@ -87,8 +87,8 @@ async def report(client: StatsClient, band: str) -> str:
             "Bustouts in the last year (a gap of 50+ shows)",
             ["song", "date", "gap (shows)", "gap (days)", "previous"],
             [
-                (b["song_title"], b["bustout_date"], b["gap_shows"], b["gap_days"], b["previous_play"])
-                for b in bustouts["bustouts"][:8]
+                (b.song_title, b.bustout_date, b.gap_shows, b.gap_days, b.previous_play)
+                for b in bustouts.bustouts[:8]
             ],
         )
     )
@@ -97,7 +97,7 @@ async def report(client: StatsClient, band: str) -> str:
         table(
             "Debuts in the last year",
             ["song", "debut", "times played since"],
-            [(d["song_title"], d["debut_date"], d["times_played_since"]) for d in debuts["debuts"][:8]],
+            [(d.song_title, d.debut_date, d.times_played_since) for d in debuts.debuts[:8]],
         )
     )
     return "\n".join(out)

@@ -438,7 +438,7 @@ async def live_visibility(
 
         async def plays(song_id: str) -> int:
             answer = await client.song("phish", song_id, as_of="2025-12-31")
-            return int(answer["total_plays"])
+            return answer.total_plays
 
         expected = {song_id: await plays(song_id) for song_id, _ in songs}
         if backfill:

@@ -68,7 +68,7 @@ async def _exercise(url: str, out: IO[bytes]) -> None:
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["plays"][1]["gap_shows"] == 1
         async with StatsClient(url, timeout=10) as client:
-            assert (await client.stats("band", as_of="2002-01-01"))["total_performances"] == 2
+            assert (await client.stats("band", as_of="2002-01-01")).total_performances == 2
         redis = Redis.from_url(url)
         ids = await publish(redis, [json.dumps(show("s3", "2001-03-01")), "{bad"])
         assert (await wait_settled(redis, ids, timeout=30)).dead == 1

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from reference import Reference
 
 from projections.batch import apply_entries
-from projections.params import QueryError
+from projections.contract import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
 

@@ -17,7 +17,7 @@ from reference import Reference
 
 from projections import keys
 from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, write_targets
-from projections.params import QueryError
+from projections.contract import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
 from service import app as app_module
@@ -81,7 +81,7 @@ async def test_a_write_through_is_visible_at_once_behind_a_backlog(
             ids.append(reply["id"])
             if n:
                 setlist = await client.setlist("live", "tonight")
-                assert len(setlist["performances"]) == n, setlist
+                assert len(setlist.performances) == n, setlist
         # every live event was answered while the backlog ahead of it was still being applied
         assert await lag(redis) > 0
     assert (await write_targets(redis))[1] == LIVE_CHUNK and 0 < await redis.pttl(keys.LIVE) <= 600_000
@@ -122,7 +122,7 @@ async def test_a_write_through_that_cannot_be_applied_is_in_the_stream_all_the_s
         assert [i.decode() for i, _ in await redis.xrange(keys.EVENTS_STREAM)] == [reply["id"]]
         await redis.delete(keys.band_key("band", "shows"))  # the fix: the reclaimer's retry applies it
         await wait_settled(redis, [reply["id"]], timeout=60)
-        assert (await client.stats("band"))["total_shows"] == 1
+        assert (await client.stats("band")).total_shows == 1
     assert await redis.xlen(keys.DEAD_STREAM) == 0
 
 
@@ -148,7 +148,7 @@ async def test_roles_split_consuming_from_answering(redis: Redis, redis_url: str
         ids = await publish(redis, [json.dumps(e) for e in events])
         async with StatsClient(redis_url, timeout=10) as client:
             reply = await client.publish(show("late", "2001-01-01"))  # the handlers apply write-throughs
-            assert reply["applied"] and (await client.stats("band"))["total_shows"] == 1
+            assert reply["applied"] and (await client.stats("band")).total_shows == 1
             await asyncio.sleep(0.5)
             assert await lag(redis) == len(events) + 1  # but do not consume the stream
     async with running(settings_for_tests(role="consumer"), redis_url):

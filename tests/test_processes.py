@@ -165,7 +165,7 @@ async def test_redis_restart_mid_ingest(tmp_path: Path) -> None:
         await assert_matches(redis, band, events)
         async with StatsClient(server.url, timeout=10) as client:  # the query handlers answer again
             stats = await _retrying(lambda: client.stats(band))
-        assert stats["total_performances"] == Reference(events).stats(band, "2100-01-01")["total_performances"]
+        assert stats.total_performances == Reference(events).stats(band, "2100-01-01")["total_performances"]
     finally:
         group.stop_all()
         await redis.aclose()

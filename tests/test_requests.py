@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 from conftest import ingest
 from factory import perf, show
@@ -12,7 +14,7 @@ from fast_depends.msgspec import MsgSpecSerializer
 from faststream.redis import RedisBroker
 from redis.asyncio import Redis
 
-from projections.params import QueryError
+from projections.contract import GapRow, QueryError, Stats, StatsParams
 from projections.queries import Queries
 from projections.scripts import Scripts
 from service.app import QUERY_SUBJECT, query_subject
@@ -67,11 +69,17 @@ async def test_bad_parameters_get_an_error_naming_them(
 
 async def test_answers_and_not_found_over_request_reply(client: StatsClient) -> None:
     gaps = await client.gaps("band", as_of="2001-03-01", min_plays=1)
-    assert [(g["song_id"], g["total_plays"], g["days_since_played"]) for g in gaps] == [("a", 2, 28)]
-    assert (await client.stats("band", as_of="2001-03-01"))["vertical_name"] == "Band"
-    assert [b["band"] for b in await client.bands()] == ["band"]
+    assert [(g.song_id, g.total_plays, g.days_since_played) for g in gaps] == [("a", 2, 28)]
+    assert all(isinstance(g, GapRow) for g in gaps)
+    stats = await client.ask(StatsParams(band="band", as_of=dt.date(2001, 3, 1)))
+    assert isinstance(stats, Stats) and stats.vertical_name == "Band" and stats.total_shows == 2
+    assert [b.band for b in await client.bands()] == ["band"]
+    song = await client.song("band", "a", as_of="2001-03-01")
+    assert [(p.date, p.gap_shows) for p in song.plays] == [("2001-01-01", None), ("2001-02-01", 1)]
+    assert msgspec.to_builtins(gaps) == await client.query("gaps", band="band", as_of="2001-03-01", min_plays=1)
     for call, message in [
         (client.stats("nope"), "Band not found"),
+        (client.query("stats", band="nope"), "Band not found"),
         (client.song("band", "zz"), "Song not found"),
         (client.setlist("band", "zz"), "Show not found"),
     ]:
@@ -98,7 +106,7 @@ async def test_malformed_requests_and_the_handlers_keep_serving(redis_url: str, 
             )
         ).decode()
         assert reply["ok"] and reply["result"]["total_shows"] == 2
-    assert (await client.stats("band", as_of="2001-03-01"))["total_performances"] == 2
+    assert (await client.stats("band", as_of="2001-03-01")).total_performances == 2
 
 
 async def test_concurrent_requests_each_get_their_own_reply(redis_url: str, client: StatsClient) -> None:
@@ -110,8 +118,8 @@ async def test_concurrent_requests_each_get_their_own_reply(redis_url: str, clie
             *(client.stats("band", as_of=as_of[i % 4]) for i in range(64)),
             *(other.gaps("band", as_of=as_of[i % 4], min_plays=1) for i in range(16)),
         )
-    assert [a["total_shows"] for a in answers[:64]] == [[1, 1, 2, 2][i % 4] for i in range(64)]
-    assert [[g["days_since_played"] for g in a] for a in answers[64:]] == [
+    assert [a.total_shows for a in answers[:64]] == [[1, 1, 2, 2][i % 4] for i in range(64)]
+    assert [[g.days_since_played for g in a] for a in answers[64:]] == [
         [[0], [14], [0], [28]][i % 4] for i in range(16)
     ]
     assert client._waiting == {} and other._waiting == {}

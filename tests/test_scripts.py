@@ -17,7 +17,7 @@ from test_edges import EDGE_LOG
 
 from projections import keys
 from projections.batch import apply_entries
-from projections.params import SPECS, QueryError
+from projections.contract import GapsParams, QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts, _read
 
@@ -42,7 +42,7 @@ def test_the_scripts_thresholds_are_those_of_the_key_layout() -> None:
     lib = _read("lib")
     assert f"\nlocal HIATUS = {keys.HIATUS_DAYS}\n" in lib
     assert f"\nlocal REGULAR = {keys.REGULAR_PLAYS}\n" in lib
-    assert SPECS["gaps"]["min_plays"].default == keys.REGULAR_PLAYS  # what the index is for
+    assert GapsParams(band="b").min_plays == keys.REGULAR_PLAYS  # what the index is for
 
 
 async def test_ordinal_days_match_python(backend: Redis) -> None:
