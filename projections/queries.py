@@ -10,6 +10,7 @@ questions again, so that the next asker finds them ready.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import datetime as dt
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
@@ -34,6 +35,17 @@ _encode = msgspec.json.Encoder().encode
 REFRESHED_PER_BAND = 32
 #: Set by ``Queries._answer_with_probe``: where ``Queries._read`` keeps the probe's replies.
 _PROBE: ContextVar[list[Any] | None] = ContextVar("probe", default=None)
+
+
+def _version(key: tuple[int, tuple[tuple[str, bytes], ...], Params[Any]]) -> str:
+    """An answer's version, from its cache key: the generation, the stamps of the bands it
+    depends on (a digest of them for ``bands``) and the day it is answered as of."""
+    generation, stamps, question = key
+    if len(stamps) == 1:
+        state = stamps[0][1].decode()
+    else:
+        state = hashlib.blake2b(b" ".join(b"%s=%s" % (b.encode(), s) for b, s in stamps), digest_size=8).hexdigest()
+    return f"{generation}.{state}.{question.as_of}"
 
 
 class Queries:
@@ -75,6 +87,11 @@ class Queries:
     async def ask(self, question: Params[Any]) -> bytes:
         """The answer to a question (checked parameters: ``contract.parse``), encoded as JSON;
         raises ``QueryError``."""
+        return (await self.versioned(question))[0]
+
+    async def versioned(self, question: Params[Any]) -> tuple[bytes, str]:
+        """The answer to a question, encoded as JSON, and its version: the same for the same
+        question as long as nothing the answer depends on has changed (an ``ETag``)."""
         answer = None
         if isinstance(question, BandParams) and (question.band in self._changed or question not in self._known):
             # no answer to find in the cache (the band changed here, or a question new to this
@@ -111,7 +128,7 @@ class Queries:
         if len(asked) > REFRESHED_PER_BAND:
             asked.popitem(last=False)
 
-    async def _answer_checked(self, question: Params[Any]) -> bytes:
+    async def _answer_checked(self, question: Params[Any]) -> tuple[bytes, str]:
         """The answer to a question: from the cache if nothing it depends on has changed, else
         computed and kept."""
         if isinstance(question, BandParams):
@@ -123,12 +140,12 @@ class Queries:
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            return cached
+            return cached, _version(key)
         # one computation of a question at a time: those asking it meanwhile await it (a
         # burst of fans after a change runs one script, not one each); each of them read the
         # stamp after asking, and the computation reads a state no older than that stamp
         answer: bytes = await self._shared(self._computing, key, partial(self._compute, key))
-        return answer
+        return answer, _version(key)
 
     async def _compute(self, key: Any) -> bytes:
         """A question's answer computed, and kept under ``key`` (generation, stamps, question)."""
@@ -190,7 +207,7 @@ class Queries:
         if len(self._known) > self._cache_size:
             self._known.popitem(last=False)
 
-    async def _answer_with_probe(self, question: BandParams[Any]) -> bytes | None:
+    async def _answer_with_probe(self, question: BandParams[Any]) -> tuple[bytes, str] | None:
         """The answer in one round trip: the probe and the query's script in one pipeline,
         on the generation seen last (the answer is kept under the stamp read before the
         script ran, so it is never older than its key). None if the generation has changed:
@@ -215,8 +232,9 @@ class Queries:
             return None
         if isinstance(answer, QueryError):
             raise answer
-        self._keep((self._generation, ((band, stamp or b"0"),), question), answer)
-        return answer
+        key = (self._generation, ((band, stamp or b"0"),), question)
+        self._keep(key, answer)
+        return answer, _version(key)
 
     async def _read(
         self, name: str, band: str, gen: int, args: list[Any], extra_keys: Sequence[str] = (), client: Any = None

@@ -338,6 +338,31 @@ class Service:
         except Exception:  # the questions are answered when asked all the same
             log.exception("refreshing the answers about %s failed", band)
 
+    async def answer_http(self, question: Params[Any]) -> tuple[bytes, str]:
+        """An HTTP request's answer and its version (its ``ETag``); raises ``QueryError``."""
+        assert self.queries
+        try:
+            with self.serving():
+                return await self.queries.versioned(question)
+        except QueryError:
+            raise
+        except Exception as exc:  # the server keeps serving whatever a request does
+            log.exception("query %s failed", question.query)
+            raise QueryError("internal", f"{type(exc).__name__}: {exc}") from None
+
+    async def readiness(self) -> tuple[dict[str, Any], bool]:
+        """Whether this process can answer: Redis reachable, the consumer group there (with
+        its lag: entries not yet delivered to it, where Redis reports it, and pending)."""
+        assert self.redis
+        try:
+            groups = await self.redis.xinfo_groups(keys.EVENTS_STREAM)
+        except Exception as exc:
+            return {"ready": False, "redis": f"{type(exc).__name__}: {exc}"}, False
+        group = next((g for g in groups if g["name"] in (keys.CONSUMER_GROUP, keys.CONSUMER_GROUP.encode())), None)
+        if group is None:
+            return {"ready": False, "redis": "ok", "group": f"{keys.CONSUMER_GROUP} is missing"}, False
+        return {"ready": True, "redis": "ok", "lag": group.get("lag"), "pending": group.get("pending")}, True
+
     async def answer(self, question: Params[Any]) -> msgspec.Raw | Reply[Any]:
         """A request's reply: the answer's JSON (``Reply``), or why there is none."""
         assert self.queries
@@ -450,13 +475,19 @@ def _register_query(broker: RedisBroker, service: Service, query: Query, workers
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings | None = None, url: str | None = None) -> AsyncIterator[FastStream]:
-    """The app started (consumer and query handlers) for the duration of the context.
+    """The app started (consumer and query handlers) for the duration of the context."""
+    async with started(create_app(settings, url)) as app:
+        yield app
+
+
+@contextlib.asynccontextmanager
+async def started(app: FastStream) -> AsyncIterator[FastStream]:
+    """``app`` started for the duration of the context.
 
     Stopping is bounded: a stop that does not finish within ``2 * STOP_TIMEOUT`` seconds is
     logged with where every task waits, then forced (``_force_stop``). Nothing is lost by
     that: what was read and not acked stays pending and is reclaimed by the next consumer.
     """
-    app = create_app(settings, url)
     await app.start()
     try:
         yield app

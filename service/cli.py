@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import logging
@@ -82,7 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if "LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.INFO)
-    settings = Settings(role=args.role) if args.role else Settings()
+    overrides = {k: v for k, v in (("role", args.role), ("http_addr", args.http)) if v}
+    settings = dataclasses.replace(Settings(), **overrides)
     if settings.nice:
         os.nice(settings.nice)
     with redis_url_or_embedded(persistent=True) as url:
@@ -90,7 +92,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings, url)
         app.after_startup(freeze_heap)
         try:
-            asyncio.run(app.run())
+            if settings.http_addr and settings.role != "consumer":
+                from .http import serve_http
+
+                asyncio.run(serve_http(app, settings))
+            else:
+                asyncio.run(app.run())
         except LayoutMismatch as exc:
             raise SystemExit(f"setlist-stats serve: {exc}") from None
     return 0
@@ -299,6 +306,12 @@ def parser() -> argparse.ArgumentParser:
         choices=ROLES,
         help="run only the consumer (with the reclaimer), or only the handlers (queries and write-through "
         "publish), e.g. to keep answers quick on a machine busy with a backfill (default: SERVE_ROLE, else all)",
+    )
+    s.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="also answer HTTP there: the /analytics/... paths, POST /events, /healthz, /readyz, /openapi.json, "
+        "/docs (default: HTTP_ADDR, else no HTTP)",
     )
     s.set_defaults(func=cmd_serve)
 

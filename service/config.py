@@ -57,6 +57,21 @@ class Settings:
     #: requests of one query a process answers at once (each query has its own subscriber;
     #: while one request waits for Redis, the next is taken)
     query_workers: int = field(default_factory=lambda: _int("QUERY_WORKERS", 16, minimum=1))
+    #: ``HOST:PORT`` on which ``serve`` also answers HTTP (``service/http.py``); None: no HTTP
+    http_addr: str | None = field(default_factory=lambda: os.environ.get("HTTP_ADDR") or None)
+    #: the bearer token ``POST /events`` requires; None: writing over HTTP is refused (503)
+    api_token: str | None = field(default_factory=lambda: os.environ.get("API_TOKEN") or None, repr=False)
+    #: the ``max-age`` of HTTP answers' ``Cache-Control`` (seconds a cache may serve one
+    #: without asking again; with its ``ETag``, asking again is a cheap 304)
+    http_max_age: int = field(default_factory=lambda: _int("HTTP_MAX_AGE", 0, minimum=0))
+
+
+def http_address(addr: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a host and a port, or exit saying why."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SystemExit(f"HTTP_ADDR must be HOST:PORT, e.g. 127.0.0.1:8000, got {addr!r}")
+    return host.strip("[]"), int(port)
 
 
 def redacted(url: str | None) -> str:

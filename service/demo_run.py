@@ -58,10 +58,7 @@ async def report(client: StatsClient, band: str) -> str:
         table(
             "Overdue, in shows (played 10+ times)",
             ["song", "last played", "shows", "avg gap (shows)", "plays"],
-            [
-                (g.song_title, g.last_played, g.shows_since_played, g.average_gap_shows, g.total_plays)
-                for g in gaps
-            ],
+            [(g.song_title, g.last_played, g.shows_since_played, g.average_gap_shows, g.total_plays) for g in gaps],
         )
     )
     hot = await client.velocity(band, as_of=as_of, limit=8)
@@ -86,10 +83,7 @@ async def report(client: StatsClient, band: str) -> str:
         table(
             "Bustouts in the last year (a gap of 50+ shows)",
             ["song", "date", "gap (shows)", "gap (days)", "previous"],
-            [
-                (b.song_title, b.bustout_date, b.gap_shows, b.gap_days, b.previous_play)
-                for b in bustouts.bustouts[:8]
-            ],
+            [(b.song_title, b.bustout_date, b.gap_shows, b.gap_days, b.previous_play) for b in bustouts.bustouts[:8]],
         )
     )
     debuts = await client.debuts(band, as_of=as_of, days=365)
