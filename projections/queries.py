@@ -10,8 +10,8 @@ questions again, so that the next asker finds them ready.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import datetime as dt
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
@@ -54,10 +54,11 @@ class Queries:
     def __init__(self, scripts: Scripts, cache_size: int = 4096) -> None:
         self.scripts = scripts
         self.redis = scripts.redis
-        self._cache: OrderedDict[Any, bytes] = OrderedDict()
+        self._cache: OrderedDict[Any, tuple[bytes, str]] = OrderedDict()  # answers with their version
         self._cache_size = cache_size
         self._computing: dict[Any, asyncio.Future[bytes]] = {}  # answers being computed
         self._probing: dict[Any, asyncio.Future[bytes | None]] = {}  # ... with their probe
+        self._probes: dict[str | None, asyncio.Future[Any]] = {}  # probes being read (None: every band's)
         self._under_way: set[asyncio.Future[Any]] = set()  # every computation running (see close)
         self._known: OrderedDict[Any, None] = OrderedDict()  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
@@ -140,22 +141,21 @@ class Queries:
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
-            return cached, _version(key)
+            return cached
         # one computation of a question at a time: those asking it meanwhile await it (a
         # burst of fans after a change runs one script, not one each); each of them read the
         # stamp after asking, and the computation reads a state no older than that stamp
-        answer: bytes = await self._shared(self._computing, key, partial(self._compute, key))
-        return answer, _version(key)
+        answer: tuple[bytes, str] = await self._shared(self._computing, key, partial(self._compute, key))
+        return answer
 
-    async def _compute(self, key: Any) -> bytes:
+    async def _compute(self, key: Any) -> tuple[bytes, str]:
         """A question's answer computed, and kept under ``key`` (generation, stamps, question)."""
         generation, stamps, question = key
         if isinstance(question, BandsParams):
             answer = _encode(await self.bands(question, generation, stamps))
         else:
             answer = _encode(await answer_of(question, self._read, generation))
-        self._keep(key, answer)
-        return answer
+        return self._keep(key, answer)
 
     async def _shared(
         self,
@@ -197,8 +197,9 @@ class Queries:
         if not task.cancelled():
             task.exception()  # retrieved, in case every asker has gone
 
-    def _keep(self, key: Any, answer: bytes) -> None:
-        self._cache[key] = answer
+    def _keep(self, key: Any, answer: bytes) -> tuple[bytes, str]:
+        """An answer kept under its key, with its version (returned)."""
+        kept = self._cache[key] = (answer, _version(key))
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         question = key[2]
@@ -206,6 +207,7 @@ class Queries:
         self._known.move_to_end(question)
         if len(self._known) > self._cache_size:
             self._known.popitem(last=False)
+        return kept
 
     async def _answer_with_probe(self, question: BandParams[Any]) -> tuple[bytes, str] | None:
         """The answer in one round trip: the probe and the query's script in one pipeline,
@@ -232,9 +234,7 @@ class Queries:
             return None
         if isinstance(answer, QueryError):
             raise answer
-        key = (self._generation, ((band, stamp or b"0"),), question)
-        self._keep(key, answer)
-        return answer, _version(key)
+        return self._keep((self._generation, ((band, stamp or b"0"),), question), answer)
 
     async def _read(
         self, name: str, band: str, gen: int, args: list[Any], extra_keys: Sequence[str] = (), client: Any = None
@@ -259,7 +259,14 @@ class Queries:
 
     async def _probe(self, band: str) -> tuple[int, bytes]:
         """The current generation and the band's change stamp, in one round trip (two if the
-        generation changed); raises "Band not found"."""
+        generation changed); raises "Band not found". Askers at once share one read: those
+        who asked before it went out (a burst of requests costs Redis one probe, not one each)."""
+        result: tuple[int, bytes] = await self._shared(
+            self._probes, band, partial(self._read_probe, band), until_sent=True
+        )
+        return result
+
+    async def _read_probe(self, band: str) -> tuple[int, bytes]:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(keys.GENERATION, "current")
             pipe.sismember(keys.BANDS, band)
@@ -275,7 +282,13 @@ class Queries:
 
     async def _probe_all(self) -> tuple[int, tuple[tuple[str, bytes], ...]]:
         """The current generation and every band with its change stamp: one round trip while
-        the bands and the generation are those seen last, else two."""
+        the bands and the generation are those seen last, else two; shared as ``_probe``'s."""
+        result: tuple[int, tuple[tuple[str, bytes], ...]] = await self._shared(
+            self._probes, None, self._read_probe_all, until_sent=True
+        )
+        return result
+
+    async def _read_probe_all(self) -> tuple[int, tuple[tuple[str, bytes], ...]]:
         seen, asked = self._bands, self._generation
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(keys.GENERATION, "current")

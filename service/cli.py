@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import uvloop
 
 from projections.contract import QUERIES, QueryError, field_doc
 
@@ -95,7 +96,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             if settings.http_addr and settings.role != "consumer":
                 from .http import serve_http
 
-                asyncio.run(serve_http(app, settings))
+                uvloop.run(serve_http(app, settings))
             else:
                 asyncio.run(app.run())
         except LayoutMismatch as exc:

@@ -23,8 +23,10 @@ import contextlib
 import hmac
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import msgspec
 from faststream import FastStream
@@ -36,7 +38,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.params import Parameter
 
-from projections.contract import QUERIES, Query, QueryError, parse
+from projections.contract import QUERIES, Params, Query, QueryError, parse
 from projections.events import Event, InvalidEvent, checked
 
 from .app import Service, started
@@ -66,28 +68,88 @@ def _path_names(query: Query) -> set[str]:
     return {part[1:-1] for part in query.path.split("/") if part.startswith("{")}
 
 
-def _query_route(service: Service, query: Query, max_age: int) -> Any:
+class Answers:
+    """A query's HTTP response from its raw parameters (path and query string, as text): what
+    both the Litestar route and the fast path (``FastAnswers``) send."""
+
+    def __init__(self, service: Service, max_age: int, remembered: int = 4096) -> None:
+        self.service = service
+        self.cache_control = f"public, max-age={max_age}, must-revalidate".encode()
+        # the questions parsed lately, by their raw parameters and the day (as_of's default)
+        self._parsed: dict[tuple[Any, ...], Params[Any]] = {}
+        self._remembered = remembered
+
+    def question(self, query: Query, given: dict[str, str]) -> Params[Any]:
+        """``given`` checked (``contract.parse``); raises ``QueryError``."""
+        key = (query.name, time.time() // 86400, *given.items())
+        question = self._parsed.get(key)
+        if question is None:
+            if len(self._parsed) >= self._remembered:
+                self._parsed.clear()
+            question = self._parsed[key] = parse(query.name, given, strict=False)
+        return question
+
+    async def respond(
+        self, query: Query, given: dict[str, str], if_none_match: str
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """The status, headers and body of the answer to ``query`` with ``given``."""
+        try:
+            answer, version = await self.service.answer_http(self.question(query, given))
+        except QueryError as exc:
+            response = refused(exc, "path" if exc.parameter in _path_names(query) else "query")
+            return response.status_code or 500, [(b"content-type", JSON.encode())], response.content
+        etag = f'"{version}"'
+        headers = [(b"etag", etag.encode()), (b"cache-control", self.cache_control)]
+        if etag in if_none_match:
+            return 304, headers, b""
+        return 200, [*headers, (b"content-type", JSON.encode())], answer
+
+
+class FastAnswers:
+    """The query routes answered straight from the ASGI scope, every other request handed to
+    the Litestar app: the same responses (``Answers``) without the framework's per-request
+    work, which is most of an answer's cost (see docs/performance.md)."""
+
+    def __init__(self, app: Litestar, answers: Answers) -> None:
+        self.app = app
+        self.answers = answers
+        # (segments after /analytics/, the first of them) -> the query, and its path names
+        self.routes: dict[tuple[int, str], tuple[Query, list[str | None], frozenset[str]]] = {}
+        for query in QUERIES.values():
+            parts = query.path.split("/")
+            names = [p[1:-1] if p.startswith("{") else None for p in parts]
+            self.routes[(len(parts), parts[0])] = (query, names, frozenset(f.name for f in query.fields()))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/analytics/"):
+            parts = scope["path"][len("/analytics/") :].split("/")
+            route = self.routes.get((len(parts), parts[0]))
+            if route is not None:
+                query, names, known = route
+                given = {k: v for k, v in parse_qsl(scope["query_string"].decode("latin-1")) if k in known}
+                given.update((name, part) for name, part in zip(names, parts, strict=True) if name)
+                if_none_match = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"), "")
+                status, headers, body = await self.answers.respond(query, given, if_none_match)
+                headers.append((b"content-length", str(len(body)).encode()))
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def _query_route(answers: Answers, query: Query) -> Any:
     """One query's GET route. Its signature lists the query's parameters with their types and
     constraints (for the OpenAPI document); the values are checked by ``contract.parse``."""
-    in_path = _path_names(query)
     fields = query.fields()
     known = {f.name for f in fields}
-    cache_control = f"public, max-age={max_age}, must-revalidate"
 
     async def handler(request: Request[Any, Any, Any], **values: Any) -> Response[bytes]:
         given = {k: v for k, v in request.query_params.items() if k in known}
         given.update(request.path_params)
-        try:
-            question = parse(query.name, given, strict=False)
-            answer, version = await service.answer_http(question)
-        except QueryError as exc:
-            return refused(exc, "path" if exc.parameter in in_path else "query")
-        etag = f'"{version}"'
-        headers = {"ETag": etag, "Cache-Control": cache_control}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(b"", status_code=304, headers=headers)
-        return Response(answer, media_type=JSON, headers=headers)
+        status, headers, body = await answers.respond(query, given, request.headers.get("if-none-match", ""))
+        return Response(body, status_code=status, headers={k.decode(): v.decode() for k, v in headers})
 
+    in_path = _path_names(query)
     parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
     for field in fields:
         constraints = _constraints(field)
@@ -224,9 +286,11 @@ def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Respo
     return _detail(422, detail or [{"loc": ["body"], "msg": str(exc.detail), "type": "invalid"}])
 
 
-def http_app(service: Service, token: str | None = None, max_age: int = 0, lifespan: Sequence[Any] = ()) -> Litestar:
-    routes: list[Callable[..., Awaitable[Any]]] = [_query_route(service, q, max_age) for q in QUERIES.values()]
-    return Litestar(
+def http_app(service: Service, token: str | None = None, max_age: int = 0, lifespan: Sequence[Any] = ()) -> FastAnswers:
+    """The HTTP app: Litestar's, its query routes answered by ``FastAnswers``."""
+    answers = Answers(service, max_age)
+    routes: list[Callable[..., Awaitable[Any]]] = [_query_route(answers, q) for q in QUERIES.values()]
+    app = Litestar(
         route_handlers=[*routes, _publish_route(service, token), *_health_routes(service)],
         openapi_config=OpenAPIConfig(
             title="setlist-stats",
@@ -240,6 +304,7 @@ def http_app(service: Service, token: str | None = None, max_age: int = 0, lifes
         lifespan=list(lifespan),
         debug=False,
     )
+    return FastAnswers(app, answers)
 
 
 async def serve_http(app: FastStream, settings: Settings) -> None:
@@ -258,5 +323,14 @@ async def serve_http(app: FastStream, settings: Settings) -> None:
             yield
 
     asgi = http_app(service, settings.api_token, settings.http_max_age, lifespan=[lifespan])
-    config = uvicorn.Config(asgi, host=host, port=port, access_log=False, log_level="warning", lifespan="on")
+    config = uvicorn.Config(
+        asgi,
+        host=host,
+        port=port,
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,  # the client's address is not used
+        server_header=False,
+    )
     await uvicorn.Server(config).serve()
