@@ -107,12 +107,6 @@ def decode_event(raw: bytes | str) -> Event:
         raise InvalidEvent(f"not valid JSON: {exc}") from None
     except UnicodeDecodeError as exc:
         raise InvalidEvent(f"not valid UTF-8: {exc}") from None
-    return checked(event)
-
-
-def checked(event: Event) -> Event:
-    """An event decoded elsewhere (e.g. by an HTTP framework), given the checks its Struct
-    cannot express; raises ``InvalidEvent``."""
     if isinstance(event, ShowRecorded) and event.date < MIN_DATE:
         raise InvalidEvent(f"date {event.date.isoformat()} is before {MIN_DATE.isoformat()} - at `$.date`")
     return event

@@ -36,10 +36,10 @@ from litestar.exceptions import NotAuthorizedException, ServiceUnavailableExcept
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from projections.contract import QUERIES, Params, Query, QueryError, parse
-from projections.events import Event, InvalidEvent, checked
+from projections.events import Event, InvalidEvent, decode_event
 
 from .app import Service, started
 from .config import Settings, http_address
@@ -47,6 +47,7 @@ from .config import Settings, http_address
 log = logging.getLogger("setlist-stats.http")
 
 JSON = "application/json"
+_events = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response[bytes]:
@@ -216,6 +217,27 @@ def _bearer(token: str | None) -> Any:
     return guard
 
 
+async def _decode_events(request: Request[Any, Any, Any]) -> Response[bytes] | None:
+    """``POST /events``' body decoded and checked as the stream's consumer checks events
+    (``decode_event``), before the framework's own decoding: a refusal names the event (its
+    index in an array) and its field. None lets the handler go on."""
+    body = await request.body()
+    many = body.lstrip()[:1] == b"["
+    try:
+        items = _events.decode(body) if many else [body]
+    except msgspec.DecodeError as exc:
+        return _detail(422, [{"loc": ["body"], "msg": f"not valid JSON: {exc}", "type": "invalid_event"}])
+    events = []
+    for at, item in enumerate(items):
+        try:
+            events.append(decode_event(bytes(item)))
+        except InvalidEvent as exc:
+            loc = ["body", at, exc.field] if many else ["body", exc.field]
+            return _detail(422, [{"loc": [p for p in loc if p is not None], "msg": str(exc), "type": "invalid_event"}])
+    request.state.events = events
+    return None
+
+
 def _publish_route(service: Service, token: str | None) -> Any:
     @post(
         "/events",
@@ -227,6 +249,7 @@ def _publish_route(service: Service, token: str | None) -> Any:
         tags=["events"],
         status_code=200,
         guards=[_bearer(token)],
+        before_request=_decode_events,
         request_max_body_size=64 * 1024 * 1024,
         responses={
             401: ResponseSpec(data_container=None, description="no valid bearer token"),
@@ -234,14 +257,8 @@ def _publish_route(service: Service, token: str | None) -> Any:
             503: ResponseSpec(data_container=None, description="no API_TOKEN configured"),
         },
     )
-    async def post_events(data: Event | list[Event]) -> Response[bytes]:
-        events = data if isinstance(data, list) else [data]
-        for at, event in enumerate(events):
-            try:
-                checked(event)
-            except InvalidEvent as exc:
-                loc = ["body", at, exc.field] if isinstance(data, list) else ["body", exc.field]
-                return _detail(422, [{"loc": loc, "msg": str(exc), "type": "invalid_event"}])
+    async def post_events(request: Request[Any, Any, Any], data: JSONBody[Event | list[Event]]) -> Response[bytes]:
+        events: list[Event] = request.state.events  # decoded by _decode_events
         results = []
         for event in events:
             reply = await service.publish(event)

@@ -5,15 +5,35 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 from redis.asyncio import Redis
 from reference import Reference
 
 from projections import keys
+from projections.contract import QUERIES
 from projections.queries import Queries
 
 
-async def assert_same(queries: Queries, name: str, ours_params: dict[str, Any], expected: Any) -> None:
+class OverHttp:
+    """The queries asked over HTTP, at their ``/analytics/...`` paths (``Queries.answer``'s
+    signature, so that every comparison below runs over HTTP as well)."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def answer(self, name: str, params: dict[str, Any]) -> Any:
+        query = QUERIES[name]
+        rest = {k: v for k, v in params.items() if f"{{{k}}}" not in query.path}
+        path = query.path.format(**{k: quote(str(v), safe="") for k, v in params.items() if k not in rest})
+        response = await self.client.get(f"/analytics/{path}", params=rest)
+        assert response.status_code == 200, (name, params, response.status_code, response.text)
+        assert response.headers["content-type"] == "application/json" and response.headers["etag"]
+        return response.json()
+
+
+async def assert_same(queries: Queries | OverHttp, name: str, ours_params: dict[str, Any], expected: Any) -> None:
     ours = await queries.answer(name, ours_params)
     if ours != expected:
         detail = _first_difference(ours, expected)
@@ -34,7 +54,9 @@ def _first_difference(a: Any, b: Any, path: str = "$") -> str:
     return f"{path}: got {a!r}, expected {b!r}"
 
 
-async def compare_aggregates(queries: Queries, ref: Reference, band: str, as_of: str, all_bands: bool = True) -> None:
+async def compare_aggregates(
+    queries: Queries | OverHttp, ref: Reference, band: str, as_of: str, all_bands: bool = True
+) -> None:
     """Every list and summary query, with several parameter sets (``bands`` if the reference
     holds every band the service knows)."""
     # small limits: the rows cut off inside ties, the songs played again after as_of pruned
@@ -79,7 +101,7 @@ async def compare_aggregates(queries: Queries, ref: Reference, band: str, as_of:
         await assert_same(queries, "bands", {"as_of": as_of}, ref.bands_(as_of))
 
 
-async def compare_details(queries: Queries, ref: Reference, band: str, as_of: str) -> None:
+async def compare_details(queries: Queries | OverHttp, ref: Reference, band: str, as_of: str) -> None:
     """The song query for every song and the setlist query for every show."""
     b = ref.bands[band]
     for song_id in sorted(b.titles):
