@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
@@ -25,6 +26,7 @@ from projections.scripts import Scripts
 from service.app import running
 from service.config import Settings
 from service.embedded import RedisServer
+from service.http import http_app
 from service.ingest import Settled, publish, wait_settled
 
 
@@ -83,6 +85,19 @@ async def service(redis: Redis, redis_url: str) -> AsyncIterator[Queries]:
         queries = Queries(Scripts(redis))
         yield queries
         await queries.close()
+
+
+#: The API token of the HTTP app in the tests (``http``).
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+async def http(redis: Redis, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The service running, and a client of its HTTP app (in this process, through ASGI)."""
+    async with running(settings_for_tests(), redis_url) as app:
+        asgi = http_app(app.context.get("service"), TOKEN)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test") as client:
+            yield client
 
 
 async def ingest(redis: Redis, events: list[Any], timeout: float = 300.0) -> Settled:

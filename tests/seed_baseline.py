@@ -11,10 +11,12 @@ import datetime as dt
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 from reference import Reference
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed"
@@ -81,10 +83,8 @@ class Seed:
             session.commit()
             self.song_ids = {s.id: song_id for song_id, s in songs.items()}
 
-    def call(self, name: str, as_of: str, **params: Any) -> Any:
-        """One endpoint, called directly with a session, ``now`` frozen at ``as_of`` 00:00."""
-        from sqlmodel import Session
-
+    def _freeze(self, as_of: str) -> None:
+        """``now`` in the router frozen at ``as_of`` 00:00."""
         frozen = dt.datetime.fromisoformat(as_of)
 
         class FrozenDatetime(dt.datetime):
@@ -93,6 +93,36 @@ class Seed:
                 return cls.fromisoformat(frozen.isoformat())
 
         self.analytics.datetime = FrozenDatetime
+
+    def http(self) -> httpx.AsyncClient:
+        """A client of the router as it was deployed: in a FastAPI app, its session from this
+        database, over ASGI (``get`` freezes ``now`` first)."""
+        from fastapi import FastAPI
+        from sqlmodel import Session
+
+        database = importlib.import_module("database")
+        app = FastAPI()
+        app.include_router(self.analytics.router)
+
+        def session() -> Iterator[Session]:
+            with Session(self.engine) as s:
+                yield s
+
+        app.dependency_overrides[database.get_session] = session
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://seed")
+
+    async def get(self, client: httpx.AsyncClient, path: str, as_of: str, **params: Any) -> Any:
+        """One of the router's paths over HTTP, ``now`` frozen at ``as_of``; its JSON."""
+        self._freeze(as_of)
+        response = await client.get(path, params=params)
+        assert response.status_code == 200, (path, params, response.text)
+        return response.json()
+
+    def call(self, name: str, as_of: str, **params: Any) -> Any:
+        """One endpoint, called directly with a session, ``now`` frozen at ``as_of`` 00:00."""
+        from sqlmodel import Session
+
+        self._freeze(as_of)
         endpoint = {
             "gaps": self.analytics.get_song_gaps,
             "velocity": self.analytics.get_song_velocity,

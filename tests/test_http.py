@@ -5,14 +5,13 @@ the OpenAPI document."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import datasets
 import httpx
 import pytest
 from compare import OverHttp, compare_aggregates, compare_details
-from conftest import ingest, settings_for_tests, shared_data
+from conftest import TOKEN, ingest, settings_for_tests, shared_data
 from factory import perf, show
 from redis.asyncio import Redis
 from reference import Reference
@@ -22,17 +21,6 @@ from projections import keys
 from projections.contract import QUERIES
 from service.app import running
 from service.http import http_app
-
-TOKEN = "s3cret-token"
-
-
-@pytest.fixture
-async def http(redis: Redis, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The service running, and a client of its HTTP app (in this process, through ASGI)."""
-    async with running(settings_for_tests(), redis_url) as app:
-        asgi = http_app(app.context.get("service"), TOKEN)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test") as client:
-            yield client
 
 
 @pytest.mark.slow
