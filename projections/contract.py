@@ -232,6 +232,15 @@ class ErrorBody(Model):
     parameter: str | None = None
 
 
+class Published(Model, omit_defaults=True):
+    """A write-through's answer: the event's stream id, whether it is applied already (if
+    not, ``error`` says why; it is in the stream all the same, and the consumer applies it)."""
+
+    id: str
+    applied: bool
+    error: str | None = None
+
+
 class Reply(Model, Generic[A], omit_defaults=True):
     """A request/reply answer: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": ...}``."""
 

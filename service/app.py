@@ -35,7 +35,7 @@ from projections.batch import (
     generations_of,
     write_targets,
 )
-from projections.contract import QUERIES, ErrorBody, Params, Query, QueryError, Reply, parse
+from projections.contract import QUERIES, ErrorBody, Params, Published, Query, QueryError, Reply, parse
 from projections.events import Event, InvalidEvent, decode_event
 from projections.queries import Queries
 from projections.scripts import Scripts
@@ -286,21 +286,18 @@ class Service:
             log.exception("write-through failed")
             return refusal(QueryError("internal", f"not appended: {type(exc).__name__}: {exc}"))
         entry_id = added.decode()
-        result: dict[str, Any] = {"id": entry_id, "applied": False}
         try:
             outcome = await apply_entries(
                 self.scripts, [(entry_id, {DATA_FIELD: data})], generations=generations_of(generations)
             )
         except Exception as exc:  # in the stream all the same: the consumer applies it
-            result["error"] = f"{type(exc).__name__}: {exc}"
-            return Reply(ok=True, result=result)
-        result["applied"] = bool(outcome.applied)
+            return Reply(ok=True, result=Published(id=entry_id, applied=False, error=f"{type(exc).__name__}: {exc}"))
         if outcome.applied:
             self.queries.changed(event.band)  # the question that follows skips a round trip
             self.announce([event.band])
-        if outcome.failed:  # in the stream all the same: the consumer applies it, or retries
-            result["error"] = "; ".join(outcome.errors)
-        return Reply(ok=True, result=result)
+        # a failure: in the stream all the same, the consumer applies it (or retries)
+        error = "; ".join(outcome.errors) if outcome.failed else None
+        return Reply(ok=True, result=Published(id=entry_id, applied=bool(outcome.applied), error=error))
 
     def announce(self, bands: list[str]) -> None:
         """Tell every process that answers questions (this one too, if it does) that live

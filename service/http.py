@@ -19,13 +19,16 @@ their constraints, in the OpenAPI document) and its answer's schema.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import hmac
 import inspect
 import logging
+import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -38,7 +41,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.params import JSONBody, Parameter
 
-from projections.contract import QUERIES, Params, Query, QueryError, parse
+from projections.contract import QUERIES, Params, Published, Query, QueryError, field_doc, parse
 from projections.events import Event, InvalidEvent, decode_event
 
 from .app import Service, started
@@ -153,12 +156,12 @@ def _query_route(answers: Answers, query: Query) -> Any:
     in_path = _path_names(query)
     parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
     for field in fields:
-        constraints = _constraints(field)
+        kind, constraints = _documented(field)
         if field.name in in_path:
-            kind: Any = Annotated[str, Parameter(**constraints)]
+            kind = Annotated[kind, Parameter(**constraints)]
             parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind))
         else:  # optional: checked (with its default) by parse; the document shows the default
-            kind = Annotated[field.type, Parameter(**constraints)]
+            kind = Annotated[kind, Parameter(**constraints)]
             parameter = inspect.Parameter(
                 field.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=field.default
             )
@@ -183,10 +186,9 @@ def _query_route(answers: Answers, query: Query) -> Any:
     )(handler)
 
 
-def _constraints(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
-    """A parameter's constraints and description for the OpenAPI document."""
-    from projections.contract import field_doc
-
+def _documented(field: msgspec.structs.FieldInfo) -> tuple[Any, dict[str, Any]]:
+    """A parameter's type as the OpenAPI document shows it (the plain type, ``None`` left
+    out) and its constraints and description."""
     info = msgspec.inspect.type_info(field.type)
     while isinstance(info, (msgspec.inspect.Metadata, msgspec.inspect.UnionType)):
         if isinstance(info, msgspec.inspect.Metadata):
@@ -194,11 +196,17 @@ def _constraints(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
         else:
             info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
     out: dict[str, Any] = {"description": field_doc(field), "required": field.required}
+    kind: Any = str
     if isinstance(info, msgspec.inspect.IntType):
+        kind = int
         out.update({k: v for k, v in (("ge", info.ge), ("le", info.le)) if v is not None})
-    if isinstance(info, msgspec.inspect.StrType) and info.pattern:
+    elif isinstance(info, msgspec.inspect.StrType) and info.pattern:
         out["pattern"] = info.pattern
-    return out
+    elif isinstance(info, msgspec.inspect.LiteralType):
+        kind = Literal[info.values]
+    elif isinstance(info, msgspec.inspect.DateType):
+        kind = dt.date
+    return kind, out
 
 
 def _bearer(token: str | None) -> Any:
@@ -252,6 +260,7 @@ def _publish_route(service: Service, token: str | None) -> Any:
         before_request=_decode_events,
         request_max_body_size=64 * 1024 * 1024,
         responses={
+            200: ResponseSpec(data_container=Published | list[Published], description="appended, and applied"),
             401: ResponseSpec(data_container=None, description="no valid bearer token"),
             422: ResponseSpec(data_container=None, description="an invalid event, its field named"),
             503: ResponseSpec(data_container=None, description="no API_TOKEN configured"),
@@ -275,7 +284,15 @@ def _health_routes(service: Service) -> list[Any]:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/readyz", summary="Redis answers and the consumer group exists (its lag in the body)", tags=["health"])
+    @get(
+        "/readyz",
+        summary="Redis answers and the consumer group exists (its lag in the body)",
+        tags=["health"],
+        responses={
+            200: ResponseSpec(data_container=dict[str, Any], description="ready"),
+            503: ResponseSpec(data_container=dict[str, Any], description="not ready, and why"),
+        },
+    )
     async def readyz() -> Response[bytes]:
         body, ready = await service.readiness()
         return Response(msgspec.json.encode(body), status_code=200 if ready else 503, media_type=JSON)
@@ -324,6 +341,26 @@ def http_app(service: Service, token: str | None = None, max_age: int = 0, lifes
     return FastAnswers(app, answers)
 
 
+def _server(config: Any) -> Any:
+    """uvicorn's server, stopping on SIGINT or SIGTERM as ``serve`` does without HTTP (a
+    clean exit, status 0), where uvicorn's own would raise the signal again once stopped."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            try:
+                yield
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
+    return Server(config)
+
+
 async def serve_http(app: FastStream, settings: Settings) -> None:
     """Serve HTTP (uvicorn) on ``settings.http_addr`` with ``app`` (the FastStream app, whose
     ``Service`` answers) started for as long: until SIGINT or SIGTERM."""
@@ -350,4 +387,4 @@ async def serve_http(app: FastStream, settings: Settings) -> None:
         proxy_headers=False,  # the client's address is not used
         server_header=False,
     )
-    await uvicorn.Server(config).serve()
+    await _server(config).serve()
