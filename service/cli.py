@@ -297,6 +297,18 @@ def _option(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
     return option
 
 
+def cmd_docs(args: argparse.Namespace) -> int:
+    from .app import asyncapi
+
+    document = asyncapi(yaml=args.format == "yaml")
+    if args.out:
+        Path(args.out).write_text(document)
+        print(f"wrote the AsyncAPI document to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(document + "\n")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="setlist-stats", description="Live song statistics for touring bands.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -354,6 +366,12 @@ def parser() -> argparse.ArgumentParser:
         help="seconds to wait after the switch before deleting the old generation (default 5)",
     )
     s.set_defaults(func=cmd_rebuild)
+
+    s = sub.add_parser("docs", help="write the AsyncAPI document (every channel, its parameters and answers)")
+    s.add_argument("kind", choices=("asyncapi",), help="the document (the OpenAPI one is served at /openapi.json)")
+    s.add_argument("--format", choices=("json", "yaml"), default="json", help="(default json)")
+    s.add_argument("--out", metavar="FILE", help="write it there (default: standard output)")
+    s.set_defaults(func=cmd_docs)
 
     s = sub.add_parser("demo", help="stream a generated history of invented bands through the service")
     s.add_argument("--seed", type=int, default=2026)

@@ -11,8 +11,10 @@ import asyncio
 import datetime as dt
 import json
 import os
+import socket
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,25 @@ async def ingest(redis: Redis, events: list[Any], timeout: float = 300.0) -> Set
     lines = [e if isinstance(e, (bytes, str)) else json.dumps(e) for e in events]
     ids = await publish(redis, lines)
     return await wait_settled(redis, ids, timeout=timeout)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(base: str, timeout: float = 30.0) -> None:
+    """Until ``GET /readyz`` of a server at ``base`` answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{base} is not ready after {timeout} s")
 
 
 def shared_data(name: str) -> Path:

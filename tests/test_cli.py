@@ -10,10 +10,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
+from conftest import free_port, wait_ready
 from factory import perf, show
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+
+from projections.contract import QUERIES
+from projections.events import EVENT_TYPES
 
 CLI = [sys.executable, "-m", "service.cli"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,3 +172,82 @@ def test_serve_role_and_nice(redis: Redis, redis_url: str) -> None:
         _, errors = process.communicate(timeout=30)
     assert process.returncode == 0, errors
     assert "consuming ss:events" in errors
+
+
+def test_serve_http_as_a_user_would(redis: Redis, redis_url: str, tmp_path: Path) -> None:
+    """``serve --http``: the seed's paths answered, a write refused without the token and
+    taken with it, and a clean exit on SIGTERM."""
+    base = f"http://127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [*CLI, "serve", "--http", base.removeprefix("http://")],
+        cwd=ROOT,
+        env=env(REDIS_URL=redis_url, API_TOKEN="tok", CONSUMER_NAME="http-test"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_ready(base)
+        path = tmp_path / "events.jsonl"
+        events = [show("s1", "2001-01-01", band_name="Band"), perf("s1", 1, "a"), show("s2", "2001-02-01")]
+        path.write_text("".join(json.dumps(e) + "\n" for e in events))
+        assert run("ingest", str(path), "--wait", REDIS_URL=redis_url).returncode == 0
+        gaps = httpx.get(f"{base}/analytics/gaps/band", params={"min_plays": 1, "as_of": "2001-03-01"})
+        assert [(g["song_id"], g["shows_since_played"]) for g in gaps.json()] == [("a", 1)]
+        assert httpx.get(f"{base}/analytics/stats/nobody").json() == {"detail": "Band not found"}
+        assert httpx.get(f"{base}/analytics/gaps/band", params={"limit": 0}).status_code == 422
+        event = perf("s2", 1, "a")
+        assert httpx.post(f"{base}/events", json=event).status_code == 401
+        written = httpx.post(f"{base}/events", json=event, headers={"Authorization": "Bearer tok"})
+        assert written.json()["applied"] is True
+        song = httpx.get(f"{base}/analytics/songs/band/a", params={"as_of": "2001-03-01"}).json()
+        assert [p["show_id"] for p in song["plays"]] == ["s1", "s2"]
+        assert "/analytics/debut-songs/{band}" in httpx.get(f"{base}/openapi.json").json()["paths"]
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=30)
+    assert process.returncode == 0, errors
+    assert "answering HTTP on " + base in errors and "Traceback" not in errors
+
+
+def test_query_help_comes_from_the_contract() -> None:
+    result = run("query", "gaps", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for fragment in (
+        "--band BAND a band slug",
+        "(required)",
+        "--min-plays N songs with at least this many plays: an integer >= 0 (default 5)",
+        "--limit N rows at most: an integer from 1 to 200 (default 50)",
+        "--sort {days,shows}",
+        "--as-of YYYY-MM-DD",
+    ):
+        assert fragment in text, fragment
+    listed = run("query", "--help").stdout
+    assert all(name in listed for name in QUERIES)
+    refused = run("query", "song", "--band", "b")
+    assert refused.returncode == 2 and "--song-id" in refused.stderr
+
+
+def test_docs_asyncapi_shows_every_channel_and_schema(tmp_path: Path) -> None:
+    result = run("docs", "asyncapi")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    channels, schemas = document["channels"], document["components"]["schemas"]
+    addresses = {c["address"] for c in channels.values()}
+    for name, query in QUERIES.items():
+        subject = f"setlist-stats.query.{name}"
+        assert subject in addresses
+        parameters = schemas[f"{subject}:Message:Payload"]
+        assert set(parameters["properties"]) == {f.name for f in query.fields()}, name
+        reply = schemas[f"{subject}:reply:Message:Payload"]
+        assert set(reply["properties"]) == {"ok", "result", "error"}, name
+    limit = schemas["setlist-stats.query.gaps:Message:Payload"]["properties"]["limit"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 200, 50)
+    rows = schemas["setlist-stats.query.gaps:reply:Message:Payload"]["properties"]["result"]["anyOf"][0]
+    assert "days_since_played" in rows["items"]["properties"]
+    events = schemas["ss:events:Message:Payload"]["anyOf"]
+    assert {e["properties"]["type"]["enum"][0] for e in events} == set(EVENT_TYPES)
+    assert "setlist-stats.publish" in addresses and "ss:events" in addresses
+    assert run("docs", "asyncapi", "--format", "yaml", "--out", str(tmp_path / "a.yaml")).returncode == 0
+    assert yaml.safe_load((tmp_path / "a.yaml").read_text())["info"]["title"] == "setlist-stats"

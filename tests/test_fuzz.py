@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
+from conftest import free_port, wait_ready
 from factory import perf, show
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -25,17 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "fuzz-token"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served_http(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``serve --http`` on a database of its own (the test server's next one), with a history."""
     url = redis_url.rsplit("/", 1)[0] + "/7"
-    base = f"http://127.0.0.1:{_free_port()}"
+    base = f"http://127.0.0.1:{free_port()}"
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
     env.update(REDIS_URL=url, API_TOKEN=TOKEN, CONSUMER_NAME="fuzz")
     subprocess.run([sys.executable, "-c", f"import redis; redis.Redis.from_url({url!r}).flushdb()"], check=True)
@@ -47,12 +39,7 @@ def served_http(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     server = subprocess.Popen([*cli, "serve", "--http", base[7:]], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     try:
         subprocess.run([*cli, "ingest", str(history), "--wait", "--timeout", "60"], cwd=ROOT, env=env, check=True)
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_ready(base)
         yield base
     finally:
         server.terminate()
