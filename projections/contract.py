@@ -390,8 +390,9 @@ def invalid(name: str, message: str) -> QueryError:
     return QueryError("invalid_parameter", f"{name} {message}", name)
 
 
-def _described(kind: Any) -> tuple[msgspec.inspect.Type, str]:
-    """A parameter's type (``None`` left out of a union) and its description."""
+def described(kind: Any) -> tuple[msgspec.inspect.Type, str]:
+    """A parameter's type as msgspec describes it (its constraints; ``None`` left out of a
+    union) and its description."""
     info = msgspec.inspect.type_info(kind)
     description = ""
     while isinstance(info, (msgspec.inspect.UnionType, msgspec.inspect.Metadata)):
@@ -405,7 +406,7 @@ def _described(kind: Any) -> tuple[msgspec.inspect.Type, str]:
 
 def allows(kind: Any) -> str:
     """What a parameter's type allows, in words (from its constraints)."""
-    info, description = _described(kind)
+    info, description = described(kind)
     if isinstance(info, msgspec.inspect.IntType):
         if info.ge is not None and info.le is not None:
             return f"an integer from {info.ge} to {info.le}"
@@ -419,7 +420,7 @@ def allows(kind: Any) -> str:
 
 def field_doc(field: msgspec.structs.FieldInfo) -> str:
     """A parameter's description, for help texts: what it is, what it allows, its default."""
-    _, text = _described(field.type)
+    _, text = described(field.type)
     what = allows(field.type)
     if what not in text:
         text = f"{text}: {what}" if text else what

@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import uvloop
 
-from projections.contract import QUERIES, QueryError, field_doc
+from projections.contract import QUERIES, QueryError, described, field_doc
 
 from .config import ROLES, Settings, redacted
 
@@ -285,9 +285,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 def _option(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
     """A query parameter's command-line option, from its declaration (``projections.contract``)."""
     option: dict[str, Any] = {"help": field_doc(field), "required": field.required}
-    kind = msgspec.inspect.type_info(field.type)
-    while isinstance(kind, (msgspec.inspect.Metadata, msgspec.inspect.UnionType)):
-        kind = kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind.types[0]
+    kind, _ = described(field.type)
     if isinstance(kind, msgspec.inspect.IntType):
         option.update(type=int, metavar="N")
     elif isinstance(kind, msgspec.inspect.LiteralType):

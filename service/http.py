@@ -41,7 +41,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.params import JSONBody, Parameter
 
-from projections.contract import QUERIES, Params, Published, Query, QueryError, field_doc, parse
+from projections.contract import QUERIES, Params, Published, Query, QueryError, described, field_doc, parse
 from projections.events import Event, InvalidEvent, decode_event
 
 from .app import Service, started
@@ -157,15 +157,11 @@ def _query_route(answers: Answers, query: Query) -> Any:
     parameters = [inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request)]
     for field in fields:
         kind, constraints = _documented(field)
-        if field.name in in_path:
-            kind = Annotated[kind, Parameter(**constraints)]
-            parameters.append(inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind))
-        else:  # optional: checked (with its default) by parse; the document shows the default
-            kind = Annotated[kind, Parameter(**constraints)]
-            parameter = inspect.Parameter(
-                field.name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=field.default
-            )
-            parameters.append(parameter)
+        default = inspect.Parameter.empty if field.name in in_path else field.default  # shown in the document
+        annotation: Any = Annotated[kind, Parameter(**constraints)]
+        parameters.append(
+            inspect.Parameter(field.name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        )
     handler.__signature__ = inspect.Signature(parameters, return_annotation=Response[bytes])  # type: ignore[attr-defined]
     handler.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": Response[bytes]}
     handler.__name__ = f"get_{query.name}"
@@ -189,12 +185,7 @@ def _query_route(answers: Answers, query: Query) -> Any:
 def _documented(field: msgspec.structs.FieldInfo) -> tuple[Any, dict[str, Any]]:
     """A parameter's type as the OpenAPI document shows it (the plain type, ``None`` left
     out) and its constraints and description."""
-    info = msgspec.inspect.type_info(field.type)
-    while isinstance(info, (msgspec.inspect.Metadata, msgspec.inspect.UnionType)):
-        if isinstance(info, msgspec.inspect.Metadata):
-            info = info.type
-        else:
-            info = next(t for t in info.types if not isinstance(t, msgspec.inspect.NoneType))
+    info, _ = described(field.type)
     out: dict[str, Any] = {"description": field_doc(field), "required": field.required}
     kind: Any = str
     if isinstance(info, msgspec.inspect.IntType):

@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import bench_http
 import datasets
 from redis.asyncio import Redis
 from reference import Reference
@@ -608,7 +609,58 @@ def versions() -> dict[str, str]:
     return out
 
 
-async def run(quick: bool) -> dict[str, Any]:
+async def http_phases(
+    url: str, last_show: str, seed: dict[str, Any], quick: bool, before: str | None, n: int
+) -> dict[str, Any]:
+    """HTTP (``bench_http``): the seed's paths at concurrency 1 and their ratio to the seed
+    router, cached answers at concurrency 64 beside request/reply from the same process,
+    request/reply of ``before`` (a revision) beside this one's, and the framework figure."""
+    if why := bench_http.wrk_available():
+        print(f"HTTP phases skipped: {why}", file=sys.stderr)
+        return {"skipped": why}
+    out: dict[str, Any] = {}
+    port = 18000 + os.getpid() % 1000
+    base = f"http://127.0.0.1:{port}"
+    print("HTTP: serve --http, the seed paths at c1, cached gaps at c64 (wrk)", file=sys.stderr)
+    process = bench_http.serve(url, http=f"127.0.0.1:{port}")
+    try:
+        bench_http.wait_http(base)
+        seconds = 2 if quick else 5
+        for label, as_of in (("last_show", last_show), ("historical", HISTORICAL)):
+            out[f"seed_paths_c1_{label}"] = c1 = bench_http.seed_paths_c1(base, as_of, seconds)
+            if "skipped" not in seed[label]:
+                out[f"seed_ratio_{label}"] = {q: round(seed[label][q]["median_ms"] / c1[q]["p50_ms"]) for q in c1}
+        gaps = f"{base}/analytics/{bench_http.SEED_PATHS['gaps']}&as_of={last_show}"
+        bench_http.wrk(gaps, 64, 2)  # warm up
+        out["cached_c64"] = bench_http.wrk(gaps, 64, 2 * seconds)
+        out["request_reply_c64"] = await bench_http.request_reply_load(url, last_show, 64, 2 * seconds)
+    finally:
+        bench_http.stop(process)
+    if before:
+        print(f"  request/reply of {before} beside this revision's, in turn", file=sys.stderr)
+        out["request_reply_before_after"] = rounds = {"before": before, "rounds": []}
+        with bench_http.Worktree(before) as old:
+            for _ in range(2):
+                row = {}
+                for label, cwd in (("before", old), ("after", ROOT)):
+                    handlers = bench_http.serve(url, cwd=cwd)
+                    try:
+                        await ready(url)
+                        row[label] = await latencies(url, "phish", last_show, 1, n // 2)
+                    finally:
+                        bench_http.stop(handlers)
+                rounds["rounds"].append(row)
+        for label in ("before", "after"):
+            rounds[f"{label}_p50_ms"] = {
+                q: round(statistics.median(r[label][q]["p50_ms"] for r in rounds["rounds"]), 3)
+                for q in rounds["rounds"][0][label]
+            }
+    print("  the framework figure (Litestar beside FastAPI, one route, c64)", file=sys.stderr)
+    out["frameworks"] = bench_http.frameworks(port + 1, 3 if quick else 6)
+    return out
+
+
+async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
     for name in ("phish", "grateful-dead", "goose"):
         if not datasets.available(name):
             raise SystemExit(f"../shared/data/{name} is absent: the benchmark runs on the real histories")
@@ -684,6 +736,11 @@ async def run(quick: bool) -> dict[str, Any]:
                 seed = results["seed"][label]
                 if "skipped" not in seed:
                     results["seed_ratio"][label] = {q: round(seed[q]["median_ms"] / ours[q]["p50_ms"], 1) for q in seed}
+
+            consumer.stop()  # the HTTP phases run handlers of their own (each request answered once)
+            results["http"] = await http_phases(server.url, last_show, results["seed"], quick, before, n)
+            consumer = Consumer(server.url)
+            await ready(server.url)
 
             print("live visibility during a backfill", file=sys.stderr)
             backfill = [{**e, "band": "backfill", "event_id": "bf-" + e["event_id"]} for e in datasets.grateful_dead()]
@@ -778,6 +835,31 @@ async def run(quick: bool) -> dict[str, Any]:
     return results
 
 
+def http_columns(http: dict[str, Any]) -> dict[str, Any]:
+    """The CSV's columns of the HTTP phases."""
+    if "skipped" in http:
+        return {}
+    c1 = http["seed_paths_c1_last_show"]
+    out = {
+        "http_seed_paths_p50_ms_max": max(v["p50_ms"] for v in c1.values()),
+        "http_seed_paths_p99_ms_max": max(v["p99_ms"] for v in c1.values()),
+        "http_seed_ratio_min": min(min(r.values()) for k, r in http.items() if k.startswith("seed_ratio_"))
+        if any(k.startswith("seed_ratio_") for k in http)
+        else None,
+        "http_cached_c64_per_s": http["cached_c64"]["per_s"],
+        "http_cached_c64_p99_ms": http["cached_c64"]["p99_ms"],
+        "request_reply_c64_per_s": http["request_reply_c64"]["per_s"],
+        "request_reply_c64_p99_ms": http["request_reply_c64"]["p99_ms"],
+        "litestar_per_s": http["frameworks"].get("litestar", {}).get("per_s"),
+        "fastapi_per_s": http["frameworks"].get("fastapi", {}).get("per_s"),
+    }
+    if "request_reply_before_after" in http:
+        ba = http["request_reply_before_after"]
+        out["request_reply_p50_ms_before_max"] = max(ba["before_p50_ms"].values())
+        out["request_reply_p50_ms_after_max"] = max(ba["after_p50_ms"].values())
+    return out
+
+
 def record(results: dict[str, Any]) -> Path:
     out_dir = ROOT / "bench-results"
     out_dir.mkdir(exist_ok=True)
@@ -808,6 +890,7 @@ def record(results: dict[str, Any]) -> Path:
         "new_question_p50_ms_max": max(v["p50_ms"] for v in results["queries"]["new_questions_c1"].values()),
         "asked_during_a_backfill_p99_ms": results["asked_during_a_backfill"]["song"]["p99_ms"],
         "asked_during_a_backfill_eps": results["asked_during_a_backfill"]["backfill_events_per_s"],
+        **http_columns(results["http"]),
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []
@@ -827,8 +910,13 @@ def record(results: dict[str, Any]) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests and a smaller scale run")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="also measure request/reply of this git revision's serve beside this one's, in turn",
+    )
     args = parser.parse_args()
-    results = asyncio.run(run(args.quick))
+    results = asyncio.run(run(args.quick, args.before))
     path = record(results)
     print(json.dumps(results, indent=2))
     print(f"results: {path}", file=sys.stderr)

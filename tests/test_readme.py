@@ -32,7 +32,7 @@ async def test_readme_python_block(redis: Redis, redis_url: str, service: Querie
     exec("async def tour():\n" + textwrap.indent(code, "    ") + "\n    return overdue, hot\n", namespace)
     overdue, hot = await namespace["tour"]()  # type: ignore[operator]
     assert [(g["song_id"], g["total_plays"]) for g in overdue] == [("tweezer", 7)]
-    assert hot[0]["song_id"] == "tweezer"
+    assert hot[0].song_id == "tweezer"
 
 
 async def test_readme_plain_faststream_block(redis: Redis, redis_url: str, service: Queries) -> None:
