@@ -24,7 +24,7 @@ import uvloop
 
 from projections.contract import QUERIES, QueryError, described, field_doc
 
-from .config import ROLES, Settings, redacted
+from .config import ROLES, Settings, http_address, redacted
 
 
 def home() -> Path:
@@ -86,6 +86,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logging.getLogger().setLevel(logging.INFO)
     overrides = {k: v for k, v in (("role", args.role), ("http_addr", args.http)) if v}
     settings = dataclasses.replace(Settings(), **overrides)
+    if settings.http_addr:
+        http_address(settings.http_addr)  # or exit, saying why
+        if settings.role == "consumer":
+            raise SystemExit("setlist-stats serve: --http needs --role all or handlers (they answer HTTP)")
     if settings.nice:
         os.nice(settings.nice)
     with redis_url_or_embedded(persistent=True) as url:
@@ -93,7 +97,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app = create_app(settings, url)
         app.after_startup(freeze_heap)
         try:
-            if settings.http_addr and settings.role != "consumer":
+            if settings.http_addr:
                 from .http import serve_http
 
                 uvloop.run(serve_http(app, settings))
