@@ -24,16 +24,17 @@ from service.http import http_app
 
 
 @pytest.mark.slow
-async def test_every_query_over_http_matches_the_reference(redis: Redis, http: httpx.AsyncClient) -> None:
-    shared_data("goose")
-    events = list(datasets.goose())
+@pytest.mark.parametrize("name", ["goose", "phish", "grateful-dead"])
+async def test_every_query_over_http_matches_the_reference(name: str, redis: Redis, http: httpx.AsyncClient) -> None:
+    shared_data(datasets.FOLDERS[name])
+    events = list(datasets.DATASETS[name]())
     settled = await ingest(redis, events)
     assert (settled.applied, settled.dead) == (len(events), 0)
     ref = Reference(events)
     dates = sorted({e["date"] for e in events if e["type"] == "ShowRecorded"})
     for as_of in (dates[len(dates) // 2], dates[-1]):
-        await compare_aggregates(OverHttp(http), ref, "goose", as_of)
-    await compare_details(OverHttp(http), ref, "goose", dates[-1])
+        await compare_aggregates(OverHttp(http), ref, name, as_of)
+    await compare_details(OverHttp(http), ref, name, dates[-1])
 
 
 def _path(query: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
