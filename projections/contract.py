@@ -469,3 +469,29 @@ def _refusal(spec: Query, given: dict[str, Any], reason: str) -> QueryError:
     if field is None:
         return QueryError("invalid_parameter", f"the parameters of {spec.name} are invalid: {reason}")
     return invalid(field.name, f"must be {allows(field.type)}, got {given.get(field.name)!r}")
+
+
+def markdown_table() -> str:
+    """The queries as a Markdown table (the README's): HTTP path, parameters, what it answers."""
+    rows = ["| query | HTTP path | parameters (default) | answer |", "|---|---|---|---|"]
+    for query in QUERIES.values():
+        shown = []
+        for field in query.fields():
+            if f"{{{field.name}}}" in query.path:
+                continue
+            info, description = described(field.type)
+            if isinstance(info, msgspec.inspect.LiteralType):
+                what = ", ".join(f"`{v}`" for v in info.values)
+            elif isinstance(info, msgspec.inspect.IntType) and info.le is not None:
+                what = f"{info.ge}..{info.le}"
+            elif isinstance(info, msgspec.inspect.IntType):
+                what = f">= {info.ge}"
+            else:
+                what = ""
+            stated = re.search(r"\(default:? ([^)]*)\)", description)
+            default = stated.group(1) if stated else "" if field.default is None else str(field.default)
+            note = "; ".join(x for x in (default, what) if x)
+            shown.append(f"`{field.name}` ({note})" if note else f"`{field.name}`")
+        summary = query.summary.rstrip(".")
+        rows.append(f"| `{query.name}` | `GET /analytics/{query.path}` | {', '.join(shown)} | {summary} |")
+    return "\n".join(rows)

@@ -300,9 +300,11 @@ def _option(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
 
 
 def cmd_docs(args: argparse.Namespace) -> int:
+    from projections.contract import markdown_table
+
     from .app import asyncapi
 
-    document = asyncapi(yaml=args.format == "yaml")
+    document = markdown_table() if args.kind == "queries" else asyncapi(yaml=args.format == "yaml")
     if args.out:
         Path(args.out).write_text(document)
         print(f"wrote the AsyncAPI document to {args.out}", file=sys.stderr)
@@ -369,9 +371,14 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_rebuild)
 
-    s = sub.add_parser("docs", help="write the AsyncAPI document (every channel, its parameters and answers)")
-    s.add_argument("kind", choices=("asyncapi",), help="the document (the OpenAPI one is served at /openapi.json)")
-    s.add_argument("--format", choices=("json", "yaml"), default="json", help="(default json)")
+    s = sub.add_parser("docs", help="write the AsyncAPI document, or the table of queries (Markdown)")
+    s.add_argument(
+        "kind",
+        choices=("asyncapi", "queries"),
+        help="asyncapi: every channel with its parameters' and answers' schemas; queries: the README's table "
+        "(the OpenAPI document is served at /openapi.json)",
+    )
+    s.add_argument("--format", choices=("json", "yaml"), default="json", help="of the AsyncAPI document (default json)")
     s.add_argument("--out", metavar="FILE", help="write it there (default: standard output)")
     s.set_defaults(func=cmd_docs)
 

@@ -610,7 +610,13 @@ def versions() -> dict[str, str]:
 
 
 async def http_phases(
-    url: str, last_show: str, seed: dict[str, Any], quick: bool, before: str | None, n: int
+    url: str,
+    last_show: str,
+    seed: dict[str, Any],
+    quick: bool,
+    before: str | None,
+    n: int,
+    queries: list[tuple[str, dict[str, Any]]],
 ) -> dict[str, Any]:
     """HTTP (``bench_http``): the seed's paths at concurrency 1 and their ratio to the seed
     router, cached answers at concurrency 64 beside request/reply from the same process,
@@ -646,7 +652,7 @@ async def http_phases(
                     handlers = bench_http.serve(url, cwd=cwd)
                     try:
                         await ready(url)
-                        row[label] = await latencies(url, "phish", last_show, 1, n // 2)
+                        row[label] = await latencies(url, "phish", last_show, 1, n // 2, queries)
                     finally:
                         bench_http.stop(handlers)
                 rounds["rounds"].append(row)
@@ -738,7 +744,7 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
                     results["seed_ratio"][label] = {q: round(seed[q]["median_ms"] / ours[q]["p50_ms"], 1) for q in seed}
 
             consumer.stop()  # the HTTP phases run handlers of their own (each request answered once)
-            results["http"] = await http_phases(server.url, last_show, results["seed"], quick, before, n)
+            results["http"] = await http_phases(server.url, last_show, results["seed"], quick, before, n, queries)
             consumer = Consumer(server.url)
             await ready(server.url)
 

@@ -10,6 +10,7 @@ from conftest import ingest
 from factory import perf, show
 from redis.asyncio import Redis
 
+from projections.contract import markdown_table
 from projections.queries import Queries
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -51,3 +52,12 @@ async def test_readme_plain_faststream_block(redis: Redis, redis_url: str, servi
     exec("async def ask():\n" + textwrap.indent(code, "    ") + "\n    return overdue\n", namespace)
     overdue = await namespace["ask"]()  # type: ignore[operator]
     assert [(g["song_id"], g["total_plays"], g["last_played"]) for g in overdue] == [("a", 6, "2024-05-06")]
+
+
+def test_readme_table_of_queries_is_the_contracts() -> None:
+    """The README's table of queries is what ``setlist-stats docs queries`` derives from the
+    contract (written again after a change to a query: the test says so)."""
+    text = README.read_text()
+    found = re.search(r"<!-- queries:.*?-->\n(.*?)\n<!-- /queries -->", text, re.S)
+    assert found, "the README has no table of queries"
+    assert found.group(1) == markdown_table(), "run `setlist-stats docs queries` and put its table in the README"
