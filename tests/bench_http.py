@@ -62,18 +62,6 @@ def wrk(url: str, connections: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def wait_http(base: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{base} did not become ready")
-
-
 def seed_paths_c1(base: str, as_of: str, seconds: float) -> dict[str, Any]:
     """Each seed path at concurrency 1, cached (asked again and again), at ``as_of``."""
     out = {}

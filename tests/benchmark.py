@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bench_http
 import datasets
+from conftest import wait_ready
 from redis.asyncio import Redis
 from reference import Reference
 
@@ -630,7 +631,7 @@ async def http_phases(
     print("HTTP: serve --http, the seed paths at c1, cached gaps at c64 (wrk)", file=sys.stderr)
     process = bench_http.serve(url, http=f"127.0.0.1:{port}")
     try:
-        bench_http.wait_http(base)
+        wait_ready(base, timeout=60)
         seconds = 2 if quick else 5
         for label, as_of in (("last_show", last_show), ("historical", HISTORICAL)):
             out[f"seed_paths_c1_{label}"] = c1 = bench_http.seed_paths_c1(base, as_of, seconds)
