@@ -59,6 +59,7 @@ class Queries:
         self._computing: dict[Any, asyncio.Future[bytes]] = {}  # answers being computed
         self._probing: dict[Any, asyncio.Future[bytes | None]] = {}  # ... with their probe
         self._probes: dict[str | None, asyncio.Future[Any]] = {}  # probes being read (None: every band's)
+        self._asking = 0  # questions under way (see _probe)
         self._under_way: set[asyncio.Future[Any]] = set()  # every computation running (see close)
         self._known: OrderedDict[Any, None] = OrderedDict()  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
@@ -93,6 +94,13 @@ class Queries:
     async def versioned(self, question: Params[Any]) -> tuple[bytes, str]:
         """The answer to a question, encoded as JSON, and its version: the same for the same
         question as long as nothing the answer depends on has changed (an ``ETag``)."""
+        self._asking += 1
+        try:
+            return await self._versioned(question)
+        finally:
+            self._asking -= 1
+
+    async def _versioned(self, question: Params[Any]) -> tuple[bytes, str]:
         answer = None
         if isinstance(question, BandParams) and (question.band in self._changed or question not in self._known):
             # no answer to find in the cache (the band changed here, or a question new to this
@@ -260,7 +268,10 @@ class Queries:
     async def _probe(self, band: str) -> tuple[int, bytes]:
         """The current generation and the band's change stamp, in one round trip (two if the
         generation changed); raises "Band not found". Askers at once share one read: those
-        who asked before it went out (a burst of requests costs Redis one probe, not one each)."""
+        who asked before it went out (a burst of requests costs Redis one probe, not one each);
+        one asking alone reads at once (a shared read costs a task of its own)."""
+        if self._asking <= 1 and band not in self._probes:
+            return await self._read_probe(band)
         result: tuple[int, bytes] = await self._shared(
             self._probes, band, partial(self._read_probe, band), until_sent=True
         )
@@ -283,6 +294,8 @@ class Queries:
     async def _probe_all(self) -> tuple[int, tuple[tuple[str, bytes], ...]]:
         """The current generation and every band with its change stamp: one round trip while
         the bands and the generation are those seen last, else two; shared as ``_probe``'s."""
+        if self._asking <= 1 and None not in self._probes:
+            return await self._read_probe_all()
         result: tuple[int, tuple[tuple[str, bytes], ...]] = await self._shared(
             self._probes, None, self._read_probe_all, until_sent=True
         )
