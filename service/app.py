@@ -349,15 +349,17 @@ class Service:
         except Exception:  # the questions are answered when asked all the same
             log.exception("refreshing the answers about %s failed", band)
 
-    async def answer_http(self, question: Params[Any]) -> tuple[bytes, str]:
-        """An HTTP request's answer and its version (its ``ETag``); raises ``QueryError``."""
+    async def versioned(self, question: Params[Any]) -> tuple[bytes, str]:
+        """A question's answer (JSON) and its version (an HTTP ``ETag``); raises ``QueryError``,
+        with code ``internal`` for what went wrong here (logged): whatever a request does, the
+        handlers keep serving."""
         assert self.queries
         try:
             with self.serving():
                 return await self.queries.versioned(question)
         except QueryError:
             raise
-        except Exception as exc:  # the server keeps serving whatever a request does
+        except Exception as exc:
             log.exception("query %s failed", question.query)
             raise QueryError("internal", f"{type(exc).__name__}: {exc}") from None
 
@@ -376,16 +378,11 @@ class Service:
 
     async def answer(self, question: Params[Any]) -> msgspec.Raw | Reply[Any]:
         """A request's reply: the answer's JSON (``Reply``), or why there is none."""
-        assert self.queries
         try:
-            with self.serving():
-                result = await self.queries.ask(question)
-            return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
+            result, _ = await self.versioned(question)
         except QueryError as exc:
             return refusal(exc)
-        except Exception as exc:  # the handler keeps serving whatever a request does
-            log.exception("query %s failed", question.query)
-            return refusal(QueryError("internal", f"{type(exc).__name__}: {exc}"))
+        return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
 
 
 def create_app(settings: Settings | None = None, url: str | None = None) -> FastStream:

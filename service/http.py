@@ -98,7 +98,7 @@ class Answers:
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         """The status, headers and body of the answer to ``query`` with ``given``."""
         try:
-            answer, version = await self.service.answer_http(self.question(query, given))
+            answer, version = await self.service.versioned(self.question(query, given))
         except QueryError as exc:
             response = refused(exc, "path" if exc.parameter in _path_names(query) else "query")
             return response.status_code or 500, [(b"content-type", JSON.encode())], response.content
