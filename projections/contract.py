@@ -35,9 +35,6 @@ class QueryError(Exception):
         self.message = message
         self.parameter = parameter
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "parameter": self.parameter}
-
 
 class Model(msgspec.Struct, Schema, kw_only=True):
     """An answer's Struct."""

@@ -72,19 +72,14 @@ class Queries:
         self._asked: dict[str, OrderedDict[BandParams[Any], None]] = {}
 
     async def answer(self, query: str, params: Any, today: dt.date | None = None) -> Any:
-        """The answer to ``query`` with ``params`` (a JSON object) as plain JSON values (a
-        fresh object); raises ``QueryError``."""
-        return _json.decode(await self.answer_json(query, params, today))
+        """The answer to ``query`` with ``params`` (a JSON object, or its bytes) as plain JSON
+        values (a fresh object); raises ``QueryError``."""
+        return _json.decode(await self.ask(parse(query, params, today=today)))
 
     def changed(self, band: str) -> None:
         """This process has just changed ``band`` (a write-through): its next question will
         not find a cached answer, so the question's script goes along with the probe."""
         self._changed.add(band)
-
-    async def answer_json(self, query: str, params: Any, today: dt.date | None = None) -> bytes:
-        """The answer to ``query`` with ``params`` (a JSON object or its bytes), encoded as
-        JSON; raises ``QueryError``."""
-        return await self.ask(parse(query, params, today=today))
 
     async def ask(self, question: Params[Any]) -> bytes:
         """The answer to a question (checked parameters: ``contract.parse``), encoded as JSON;
