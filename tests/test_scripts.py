@@ -235,7 +235,7 @@ async def answer_or_error(queries: Queries, name: str, params: dict) -> object:
     try:
         return await queries.answer(name, params)
     except QueryError as exc:
-        return exc.to_dict()
+        return {"code": exc.code, "message": exc.message, "parameter": exc.parameter}
 
 
 async def test_a_question_after_a_change_of_this_process_answers_as_any_other(backend: Redis) -> None:
