@@ -69,7 +69,7 @@ def date_of(showkey: bytes | str) -> str:
 
 
 def _show_id(showkey: bytes) -> str:
-    return showkey[18:].decode()
+    return keys.unstored(showkey[18:])
 
 
 def _days(a: str, b: str) -> int:
@@ -121,7 +121,7 @@ async def gaps(p: GapsParams, read: Reader, gen: int) -> list[GapRow]:
         first, last = date_of(first_sk), date_of(last_sk)
         out.append(
             GapRow(
-                song_id=song_id.decode(),
+                song_id=keys.unstored(song_id),
                 song_title=song["title"],
                 song_slug=song.get("slug") or "",
                 last_played=last,
@@ -145,7 +145,7 @@ async def velocity(p: VelocityParams, read: Reader, gen: int) -> list[VelocityRo
         song = _record(raw)
         out.append(
             VelocityRow(
-                song_id=song_id.decode(),
+                song_id=keys.unstored(song_id),
                 song_title=song["title"],
                 song_slug=song.get("slug") or "",
                 plays_last_30_days=p30,
@@ -213,7 +213,7 @@ async def bustouts(p: BustoutsParams, read: Reader, gen: int) -> Bustouts:
         song = _record(raw)
         out.append(
             Bustout(
-                song_id=song_id.decode(),
+                song_id=keys.unstored(song_id),
                 song_title=song["title"],
                 song_slug=song.get("slug"),
                 bustout_date=date_of(showkey),
@@ -242,7 +242,7 @@ async def debuts(p: DebutsParams, read: Reader, gen: int) -> Debuts:
         song, show = _record(raw), _record(show_raw)
         out.append(
             Debut(
-                song_id=song_id.decode(),
+                song_id=keys.unstored(song_id),
                 song_title=song["title"],
                 song_slug=song.get("slug"),
                 debut_date=date_of(showkey),
@@ -259,7 +259,7 @@ async def debuts(p: DebutsParams, read: Reader, gen: int) -> Debuts:
 @answer.register
 async def song(p: SongParams, read: Reader, gen: int) -> Song:
     as_of = _as_of(p).isoformat()
-    result = await read("song", p.band, gen, [p.song_id, as_of])
+    result = await read("song", p.band, gen, [keys.stored(p.song_id), as_of])
     if not result:
         raise QueryError("not_found", "Song not found", "song_id")
     raw, total_shows, rows = result
@@ -302,7 +302,7 @@ async def song(p: SongParams, read: Reader, gen: int) -> Song:
 
 @answer.register
 async def setlist(p: SetlistParams, read: Reader, gen: int) -> Setlist:
-    args = [p.show_id, _as_of(p).isoformat()]
+    args = [keys.stored(p.show_id), _as_of(p).isoformat()]
     result = await read("setlist", p.band, gen, args, [keys.show_key(p.band, p.show_id, gen)])
     if not result:
         raise QueryError("not_found", "Show not found", "show_id")
@@ -317,7 +317,7 @@ async def setlist(p: SetlistParams, read: Reader, gen: int) -> Setlist:
             SetlistRow(
                 position=position,
                 set=set_label,
-                song_id=song_id,
+                song_id=keys.unstored(song_id),
                 song_title=record.get("title"),
                 song_slug=record.get("slug"),
                 transition=transition or None,

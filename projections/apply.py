@@ -39,7 +39,7 @@ def payload(event: Event, version: str, key_index: int = 0) -> bytes:
                 "t": "P",
                 "pos": event.position,
                 "set": event.set,
-                "song": event.song_id,
+                "song": keys.stored(event.song_id),
                 "title": event.song_title,
                 "counts": event.counts_for_stats,
             }
@@ -53,7 +53,7 @@ def payload(event: Event, version: str, key_index: int = 0) -> bytes:
         case ShowRemoved():
             body = {"t": "R"}
     body["v"] = version
-    body["id"] = event.show_id
+    body["id"] = keys.stored(event.show_id)
     body["k"] = key_index
     return _encode(body)
 

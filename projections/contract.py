@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast, ge
 import msgspec
 from msgspec import Meta
 
-from .events import BAND_PATTERN, ID_PATTERN
+from .events import BAND_PATTERN, ID_MAX, ID_PATTERN
 from .schema import Schema
 
 A = TypeVar("A")
@@ -43,8 +43,22 @@ class Model(msgspec.Struct, Schema, kw_only=True):
 # -- parameters ------------------------------------------------------------------------------
 
 Band = Annotated[str, Meta(pattern=BAND_PATTERN, description="a band slug ([a-z0-9][a-z0-9-]{0,63})")]
-SongId = Annotated[str, Meta(pattern=ID_PATTERN, description="a song id, as the band's events name it")]
-ShowId = Annotated[str, Meta(pattern=ID_PATTERN, description="a show id, as the band's events name it")]
+SongId = Annotated[
+    str,
+    Meta(
+        pattern=ID_PATTERN,
+        max_length=ID_MAX,
+        description=f"a song id, as the band's events name it: up to {ID_MAX} characters, no control character",
+    ),
+]
+ShowId = Annotated[
+    str,
+    Meta(
+        pattern=ID_PATTERN,
+        max_length=ID_MAX,
+        description=f"a show id, as the band's events name it: up to {ID_MAX} characters, no control character",
+    ),
+]
 AsOf = Annotated[
     dt.date | None,
     Meta(description="answer as if only shows dated on or before this day existed (default: today, UTC)"),

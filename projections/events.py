@@ -17,14 +17,24 @@ from .schema import Schema
 
 #: Band slugs, as the contract defines them.
 BAND_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-#: Show, song and event ids: no spaces, every character sorts above ``!`` (see keys.py).
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+#-]{0,63}$"
+#: Characters no id or text may hold: C0 and C1 control characters (a newline or a NUL in an
+#: id would split the packed records of keys.py) and lone surrogates (not encodable as UTF-8).
+_UNSAFE = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+#: Show and song ids: any text a real source uses (any script, punctuation, spaces, emoji) with
+#: at least one visible character and no control character. Stored escaped (keys.stored).
+ID_PATTERN = rf"^[^{_UNSAFE}]*[^{_UNSAFE}\s][^{_UNSAFE}]*$"
+#: The longest id, in characters: every id is part of several Redis keys and index members,
+#: so it is bounded to keep each of them small (a 70-character title's slug fits easily).
+ID_MAX = 200
+#: The longest title, venue, band name or other text, in characters (stored inside JSON, so
+#: any character is safe there).
+TEXT_MAX = 500
 
 Band = Annotated[str, msgspec.Meta(pattern=BAND_PATTERN)]
-Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
-EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-Text = Annotated[str, msgspec.Meta(max_length=200)]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, max_length=ID_MAX)]
+EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX)]
+Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX)]
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
 Position = Annotated[int, msgspec.Meta(ge=1, le=9999)]
 ShowOrder = Annotated[int, msgspec.Meta(ge=1, le=999_999)]
@@ -102,6 +112,16 @@ def decode_event(raw: bytes | str) -> Event:
         message = str(exc)
         if "Invalid value" in message and "$.type" in message:
             message = f"unknown event type; expected one of {', '.join(EVENT_TYPES)}"
+        elif "matching regex" in message and (at := re.search(r"at `\$\.(show_id|song_id)`", message)):
+            message = (
+                f"{at.group(1)} must hold a visible character and no control character "
+                f"(a newline or NUL would split the stored records) - at `$.{at.group(1)}`"
+            )
+        elif at := re.search(r"of length <= (\d+) - at `\$\.([a-z_]+)`", message):
+            message = (
+                f"{at.group(2)} is longer than {at.group(1)} characters, the limit "
+                f"(ids and texts are bounded to keep keys and records small) - at `$.{at.group(2)}`"
+            )
         raise InvalidEvent(message) from None
     except msgspec.DecodeError as exc:
         raise InvalidEvent(f"not valid JSON: {exc}") from None

@@ -1,9 +1,15 @@
 """The Redis key layout: every key the service reads or writes is described here.
 
 All keys of one band share the hash tag ``{band}``, so every key that one atomic update
-touches lives in one Redis Cluster hash slot. Members of the lexicographic sorted sets
-are space-separated; ids never contain a space (see ``events.ID_PATTERN``) and every id
-character sorts above ``!``, so ``[<id> `` .. ``(<id>!`` is exactly one id's range.
+touches lives in one Redis Cluster hash slot (an id holding ``{`` or ``}`` cannot move it:
+Redis hashes the text between the *first* ``{`` and the ``}`` after it, which is the band's).
+
+Ids are stored escaped (``stored``): a space, ``!`` and ``"`` become ``""``, ``"#`` and ``"$``.
+The escape keeps byte order (so the contract's show order holds), is one-to-one (two ids never
+share a key or a member), and leaves every byte of a stored id above ``!`` and no whitespace
+in it. Members of the lexicographic sorted sets and the packed records are space-separated,
+so ``[<id> `` .. ``(<id>!`` is exactly one stored id's range. Ids are unescaped (``unstored``)
+only where an answer names them.
 
 Per band ``b`` and projection generation ``g`` (prefix ``ss:{b}:g:``; ``setlist-stats rebuild``
 builds generation g + 1 from the log beside g, then switches):
@@ -60,6 +66,8 @@ apply in short script calls).
 
 from __future__ import annotations
 
+import re
+
 PREFIX = "ss"
 
 EVENTS_STREAM = f"{PREFIX}:events"
@@ -105,6 +113,22 @@ BAND_KEYS = (
 )
 
 
+_ESCAPE = str.maketrans({" ": '""', "!": '"#', '"': '"$'})
+_UNESCAPE = {'"': " ", "#": "!", "$": '"'}
+_ESCAPED = re.compile(r'"(.)')
+
+
+def stored(an_id: str) -> str:
+    """An id as the projections store it: no space, every byte above ``!``, order kept."""
+    return an_id.translate(_ESCAPE)
+
+
+def unstored(stored_id: str | bytes) -> str:
+    """The id a stored one stands for (``stored``'s inverse)."""
+    text = stored_id.decode() if isinstance(stored_id, bytes) else stored_id
+    return _ESCAPED.sub(lambda m: _UNESCAPE[m.group(1)], text) if '"' in text else text
+
+
 def band_key(band: str, name: str, generation: int = FIRST_GENERATION) -> str:
     """One key of a band's projection, e.g. ``ss:{phish}:1:order``."""
     if name not in BAND_KEYS:
@@ -119,12 +143,12 @@ def band_keys(band: str, generation: int = FIRST_GENERATION) -> list[str]:
 
 def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str:
     """The string of one show's slots, e.g. ``ss:{phish}:1:show:1252691618``."""
-    return f"{PREFIX}:{{{band}}}:{generation}:show:{show_id}"
+    return f"{PREFIX}:{{{band}}}:{generation}:show:{stored(show_id)}"
 
 
 def plays_key(band: str, song_id: str, generation: int = FIRST_GENERATION) -> str:
     """One song's packed plays, e.g. ``ss:{phish}:1:plays:486`` (named by the scripts themselves)."""
-    return f"{PREFIX}:{{{band}}}:{generation}:plays:{song_id}"
+    return f"{PREFIX}:{{{band}}}:{generation}:plays:{stored(song_id)}"
 
 
 def layout_field(generation: int) -> str:

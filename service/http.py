@@ -29,7 +29,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import msgspec
 from faststream import FastStream
@@ -126,7 +126,9 @@ class FastAnswers:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and scope["path"].startswith("/analytics/"):
-            parts = scope["path"][len("/analytics/") :].split("/")
+            # split before decoding: an id may hold a "/" (sent as %2F)
+            raw = scope.get("raw_path") or scope["path"].encode()
+            parts = [unquote(part) for part in raw.decode("latin-1").split("?")[0].split("/")[2:]]
             route = self.routes.get((len(parts), parts[0]))
             if route is not None:
                 query, names, known = route

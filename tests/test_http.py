@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import datasets
 import httpx
@@ -41,7 +42,8 @@ def _path(query: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """A query's URL path and its query-string parameters."""
     spec = QUERIES[query]
     rest = {k: v for k, v in params.items() if f"{{{k}}}" not in spec.path}
-    return "/analytics/" + spec.path.format(**{k: v for k, v in params.items() if k not in rest}), rest
+    in_path = {k: quote(str(v), safe="") for k, v in params.items() if k not in rest}
+    return "/analytics/" + spec.path.format(**in_path), rest
 
 
 def _over_http(value: Any) -> bool:

@@ -41,7 +41,7 @@ BAD = [
     ("bustouts", {"unit": "years"}, "unit", "days, shows"),
     ("debuts", {"days": "365"}, "days", "an integer >= 0"),
     ("song", {}, "song_id", "required"),
-    ("song", {"song_id": "has space"}, "song_id", "a song id"),
+    ("song", {"song_id": "tab\there"}, "song_id", "a song id"),
     ("setlist", {}, "show_id", "required"),
     ("setlist", {"show_id": ["x"]}, "show_id", "a show id"),
     ("stats", {"band": "Not A Slug"}, "band", "a band slug"),
