@@ -57,7 +57,7 @@ show:<id>      string  one show's slot records by position, a JSON array of [pos
 ``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
 so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
 
-Global keys: the events stream, its consumer group, the dead-letter stream and its index,
+Per band and source, the import checkpoint (``import_key``). Global keys: the events stream, its consumer group, the dead-letter stream and its index,
 the set of known bands, the generations (hash: ``current``, ``next`` while a rebuild runs,
 and ``layout:<g>``: the ``LAYOUT`` that generation g was built with) and the live marker
 (a string with an expiry, set by every write-through publish: while it exists, consumers
@@ -149,6 +149,14 @@ def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str
 def plays_key(band: str, song_id: str, generation: int = FIRST_GENERATION) -> str:
     """One song's packed plays, e.g. ``ss:{phish}:1:plays:486`` (named by the scripts themselves)."""
     return f"{PREFIX}:{{{band}}}:{generation}:plays:{stored(song_id)}"
+
+
+def import_key(band: str, source: str) -> str:
+    """A band's import checkpoint for one source (hash): ``show:<show_id>`` -> "digest positions"
+    for each show imported, ``cursor`` (JSON) after the last complete run, ``resume`` (JSON)
+    during an unfinished one (see service/importers/core.py). Outside the generations: a
+    rebuild replays the log and keeps it."""
+    return f"{PREFIX}:{{{band}}}:import:{source}"
 
 
 def layout_field(generation: int) -> str:

@@ -178,6 +178,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return 1
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .importers.command import cmd_import as run_import
+
+    return run_import(args, resolve_url())
+
+
 async def _query(url: str, name: str, params: dict[str, Any], timeout: float) -> Any:
     from .client import StatsClient
 
@@ -345,6 +351,10 @@ def parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=3600.0, help="seconds --wait or one --live event waits at most (default 3600)"
     )
     s.set_defaults(func=cmd_ingest)
+
+    from .importers.command import add_parser as add_import
+
+    add_import(sub, cmd_import)
 
     s = sub.add_parser("query", help="ask one query; the answer is printed as JSON")
     queries = s.add_subparsers(dest="name", required=True, metavar="QUERY")
