@@ -57,7 +57,8 @@ show:<id>      string  one show's slot records by position, a JSON array of [pos
 ``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
 so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
 
-Per band and source, the import checkpoint (``import_key``). Global keys: the events stream, its consumer group, the dead-letter stream and its index,
+Per band and source, the import checkpoint (``import_key``). Global keys: the events stream,
+its consumer group, the dead-letter stream and its index,
 the set of known bands, the generations (hash: ``current``, ``next`` while a rebuild runs,
 and ``layout:<g>``: the ``LAYOUT`` that generation g was built with) and the live marker
 (a string with an expiry, set by every write-through publish: while it exists, consumers

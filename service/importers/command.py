@@ -100,7 +100,9 @@ def source_of(args: argparse.Namespace) -> Source:
 
     fetcher = Fetcher(args.base_url, rate=args.rate, concurrency=args.concurrency, timeout=args.http_timeout)
     if args.source == "phishnet":
-        return phishnet.PhishNet(fetcher, _key(args, "PHISHNET_API_KEY"), since=args.since, full=args.full)
+        return phishnet.PhishNet(
+            fetcher, _key(args, "PHISHNET_API_KEY"), since=args.since, full=args.full, band=args.band or "phish"
+        )
     if args.source == "setlistfm":
         return setlistfm.SetlistFm(
             fetcher, _key(args, "SETLISTFM_API_KEY"), args.artist_mbid, band=args.band, since=args.since, full=args.full
@@ -219,6 +221,7 @@ def add_parser(sub: Any, func: Any) -> None:
 
     p = sources.add_parser("phishnet", help="phish.net API v5")
     p.add_argument("--api-key", help="the API key (default: PHISHNET_API_KEY)")
+    p.add_argument("--band", help="the band's slug (default phish)")
     web(p, "https://api.phish.net/v5")
     common(p)
 
@@ -231,5 +234,6 @@ def add_parser(sub: Any, func: Any) -> None:
 
     i = sources.add_parser("phishin", help="phish.in API v2")
     i.add_argument("--api-key", help="a bearer token, if the API asks for one (default: PHISHIN_API_KEY)")
+    i.add_argument("--band", help="the band's slug (default phish)")
     web(i, "https://phish.in/api/v2")
     common(i)

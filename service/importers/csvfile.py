@@ -294,7 +294,8 @@ def _number(text: str | None) -> int | None:
 def _value(name: str, column: str, row: dict[str, str]) -> Any:
     """A field's value from its column, typed as the event's field is (None: absent)."""
     negate = column.startswith("!")
-    raw = (row.get(column.lstrip("!")) or "").strip()
+    text = row.get(column.lstrip("!")) or ""
+    raw = text.strip()
     if name in _YES_NO:
         if raw.isdigit():  # a count (a second reprise: 2) is a yes
             return (raw.strip("0") != "") != negate
@@ -306,4 +307,4 @@ def _value(name: str, column: str, row: dict[str, str]) -> Any:
         return number if number and number >= 1 else None
     if name == "transition":
         return raw if raw in (",", ">", "->") else None
-    return raw[: _LIMITS.get(name, TEXT_MAX)] or None
+    return text[: _LIMITS.get(name, TEXT_MAX)] or None  # free text kept as written

@@ -54,7 +54,7 @@ class _Wait:
     """Retry-After when the server gave one (capped), else exponential backoff with jitter."""
 
     def __init__(self, initial: float, cap: float) -> None:
-        self.backoff = wait_exponential_jitter(initial=initial, max=cap)
+        self.backoff = wait_exponential_jitter(multiplier=initial, max=cap, jitter=initial)
         self.cap = cap
 
     def __call__(self, state: Any) -> float:

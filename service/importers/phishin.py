@@ -40,12 +40,16 @@ def _shows(body: Any) -> list[dict[str, Any]]:
 
 class PhishIn:
     name = "phishin"
-    band = "phish"
 
     def __init__(
-        self, fetcher: Fetcher, since: str | None = None, full: bool = False, api_key: str | None = None
+        self,
+        fetcher: Fetcher,
+        since: str | None = None,
+        full: bool = False,
+        api_key: str | None = None,
+        band: str = "phish",
     ) -> None:
-        self.fetcher, self.since, self.full = fetcher, since, full
+        self.fetcher, self.since, self.full, self.band = fetcher, since, full, band
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         if api_key:
             fetcher.secrets.append(api_key)

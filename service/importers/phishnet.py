@@ -43,10 +43,11 @@ def rows_of(body: Any, where: str) -> list[dict[str, Any]]:
 
 class PhishNet:
     name = "phishnet"
-    band = "phish"
 
-    def __init__(self, fetcher: Fetcher, api_key: str, since: str | None = None, full: bool = False) -> None:
-        self.fetcher, self.key, self.since, self.full = fetcher, api_key, since, full
+    def __init__(
+        self, fetcher: Fetcher, api_key: str, since: str | None = None, full: bool = False, band: str = "phish"
+    ) -> None:
+        self.fetcher, self.key, self.since, self.full, self.band = fetcher, api_key, since, full, band
         fetcher.secrets.append(api_key)
         self.cursor: dict[str, Any] = {}
 

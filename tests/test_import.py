@@ -1,0 +1,384 @@
+"""The importers: CSV files of the real histories equal the test converters' events (all
+queries, oldest or newest shows first, twice = once); each HTTP source through a real local
+server with a 429 and its Retry-After, 500s, a timeout, a truncated page, a page missing and
+a run killed midway, then resumed: its projections equal a clean import's (all queries), and
+its API key appears in no message."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import datasets
+import pytest
+from compare import compare_aggregates, compare_details
+from conftest import shared_data
+from fake_sources import MBID, SECRET, Fake, serve
+from redis.asyncio import Redis
+from reference import Reference
+
+from projections import keys
+from projections.contract import QueryError
+from projections.queries import Queries
+from service.importers import core
+from service.importers.csvfile import CsvSource, slug
+from service.importers.fetch import Fetcher, FetchError
+from service.importers.phishin import PhishIn
+from service.importers.phishnet import PhishNet
+from service.importers.setlistfm import SetlistFm
+
+D = datasets.DATA
+
+
+def phish_csv(**overrides: Any) -> CsvSource:
+    """phish/: plays in setlistdata.csv, shows (with those without a setlist), songs, venues and
+    transition marks in files of their own."""
+    return CsvSource(
+        **{
+            "path": D / "phish/setlistdata.csv",
+            "band": "phish",
+            "band_name": "Phish",
+            "date_column": "showdate",
+            "song_column": "song",
+            "show_column": "showid",
+            "position_column": "position",
+            "song_id_column": "songid",
+            "set_column": "set",
+            "show_order_column": "show_number",
+            "shows_file": (D / "phish/showdata.csv", "showid", "showid"),
+            "joins": [
+                (D / "phish/songdata.csv", "songid", "song_id"),
+                (D / "phish/venuedata.csv", "venueid", "venueid"),
+                (D / "phish/transitiondata.csv", "transition", "transition"),
+            ],
+            "show_fields": {
+                "venue": "venue",
+                "city": "city",
+                "state": "state",
+                "country": "country",
+                "tour": "tourid",
+                "counts_for_stats": "!exclude_from_stats",
+            },
+            "play_fields": {
+                "transition": "trans_mark",
+                "is_reprise": "isreprise",
+                "footnote": "footnote",
+                "counts_for_stats": "!exclude",
+            },
+            **overrides,
+        }
+    )
+
+
+def goose_csv(**overrides: Any) -> CsvSource:
+    return CsvSource(
+        **{
+            "path": D / "goose/setlistdata.csv",
+            "band": "goose",
+            "band_name": "Goose",
+            "date_column": "show_date",
+            "song_column": "song",
+            "show_column": "show_id",
+            "position_column": "position",
+            "song_id_column": "song_id",
+            "set_column": "setnumber",
+            "shows_file": (D / "goose/showdata.csv", "show_id", "show_id"),
+            "joins": [
+                (D / "goose/songdata.csv", "song_id", "song_id"),
+                (D / "goose/venuedata.csv", "venue_id", "venue_id"),
+                (D / "goose/transitiondata.csv", "transition_id", "transition_id"),
+            ],
+            "show_fields": {
+                "venue": "venuename",
+                "city": "city",
+                "state": "state",
+                "country": "country",
+                "tour": "tour_id",
+                "show_order": "show_order",
+            },
+            "play_fields": {"transition": "transition", "is_reprise": "isreprise", "footnote": "footnote"},
+            **overrides,
+        }
+    )
+
+
+def reversed_file(path: Path, tmp: Path) -> Path:
+    """The same rows, newest first (a file's rows in reverse; plays within a show in order)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    header, body = rows[0], rows[1:]
+    shows: dict[str, list[list[str]]] = {}
+    for row in body:
+        shows.setdefault(row[header.index("showid" if "showid" in header else "show_id")], []).append(row)
+    out = tmp / f"newest-{path.name}"
+    with out.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for rows_of_show in reversed(list(shows.values())):
+            w.writerows(rows_of_show)
+    return out
+
+
+def without_made_up_slugs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The converters' events without the slugs they make up (the CSV files carry none)."""
+    return [{k: v for k, v in e.items() if k not in ("slug", "song_slug")} for e in events]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["goose", "phish"])
+@pytest.mark.parametrize("newest_first", [False, True])
+async def test_import_csv_equals_the_converters(
+    name: str, newest_first: bool, redis: Redis, service: Queries, tmp_path: Path
+) -> None:
+    shared_data(name)
+    source = phish_csv() if name == "phish" else goose_csv()
+    if newest_first:
+        source.path, source.newest_first = reversed_file(source.path, tmp_path), True
+    summary = await core.run(redis, source, wait=True)
+    assert summary.refused == [] and summary.dead_lettered == {}
+    events = without_made_up_slugs(list(datasets.DATASETS[name]()))
+    assert summary.shows == sum(e["type"] == "ShowRecorded" for e in events)
+    assert summary.plays == sum(e["type"] == "PerformanceAdded" for e in events)
+    ref = Reference(events)
+    dates = sorted({e["date"] for e in events if e["type"] == "ShowRecorded"})
+    for as_of in (dates[len(dates) // 2], dates[-1]):
+        await compare_aggregates(service, ref, name, as_of)
+    await compare_details(service, ref, name, dates[-1])
+    again = await core.run(redis, source, wait=True)  # idempotent: nothing new, nothing published
+    assert (again.published, again.unchanged, again.new, again.changed) == (0, summary.shows, 0, 0)
+
+
+async def test_import_csv_a_new_shape_newest_first_with_set_typos(
+    redis: Redis, service: Queries, tmp_path: Path
+) -> None:
+    """A shape no converter has: US dates, newest shows first, no ids, no positions, set labels
+    as a site writes them (with typos mapped); a show is a date and venue."""
+    shared_data("grateful-dead")
+    events = [e for e in datasets.grateful_dead() if e.get("date", "1977") < "1978"]
+    shows = {e["show_id"]: e for e in events if e["type"] == "ShowRecorded"}
+    labels = {"1": "Set 1", "2": "Set II", "3": "set 3"}
+    rows = []
+    for show in sorted(shows.values(), key=lambda s: (s["date"], s["show_order"]), reverse=True):
+        for p in sorted(
+            (e for e in events if e.get("position") and e["show_id"] == show["show_id"]), key=lambda p: p["position"]
+        ):
+            day = dt.date.fromisoformat(show["date"])
+            rows.append(
+                {
+                    "Date": day.strftime("%m/%d/%Y"),
+                    "Venue": f"{show['venue']} #{show['show_order']}",
+                    "Set": labels.get(p["set"], p["set"]),
+                    "Song": p["song_title"],
+                }
+            )
+    path = tmp_path / "gd.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["Date", "Venue", "Set", "Song"])
+        w.writeheader()
+        w.writerows(rows)
+    source = CsvSource(
+        path,
+        band="gd",
+        band_name="Grateful Dead",
+        date_column="Date",
+        date_format="%m/%d/%Y",
+        song_column="Song",
+        venue_column="Venue",
+        set_column="Set",
+        newest_first=True,
+        set_map={"Set 1": "1", "Set II": "2", "set 3": "3"},
+    )
+    summary = await core.run(redis, source, wait=True)
+    assert summary.refused == [] and summary.dead_lettered == {}
+    played_shows = sorted(
+        (s for s in shows.values() if any(e.get("position") and e["show_id"] == s["show_id"] for e in events)),
+        key=lambda s: (s["date"], s["show_order"]),
+    )
+    rank = {
+        s["show_id"]: sum(t["date"] == s["date"] for t in played_shows[: i + 1]) for i, s in enumerate(played_shows)
+    }
+    expected = []
+    for show in shows.values():
+        played = [e for e in events if e.get("position") and e["show_id"] == show["show_id"]]
+        if not played:
+            continue  # a show without plays is not in a file of plays
+        show_id = f"{show['date']} {show['venue']} #{show['show_order']}"
+        no_place = {k: v for k, v in show.items() if k not in ("city", "state", "country")}  # not in the file
+        expected.append(
+            {
+                **no_place,
+                "show_id": show_id,
+                "venue": f"{show['venue']} #{show['show_order']}",
+                "show_order": rank[show["show_id"]],  # among the shows of its date with plays
+                "band": "gd",
+            }
+        )
+        expected += [
+            {
+                **p,
+                "band": "gd",
+                "show_id": show_id,
+                "song_id": slug(p["song_title"]),
+                "transition": None,
+                "song_slug": None,
+            }
+            for p in played
+        ]
+    ref = Reference(expected)
+    for as_of in ("1970-01-01", "1974-06-01", "1977-12-31"):
+        await compare_aggregates(service, ref, "gd", as_of, all_bands=False)
+    await compare_details(service, ref, "gd", "1977-12-31")
+    # a label nobody mapped is refused with its line; nothing else is
+    source.set_map = {"Set 1": "1", "Set II": "2"}
+    summary = await core.run(redis, source, dry_run=True)
+    assert summary.refused and all("'set 3' is not a set" in r and w.startswith("line ") for w, r in summary.refused)
+
+
+# -- the HTTP sources ------------------------------------------------------------------------
+
+
+def history() -> list[dict[str, Any]]:
+    """Phish 1997-1998, one show a date (phish.in keys shows by date), sets 1..3 and encores."""
+    shared_data("phish")
+    shows = {e["show_id"]: e for e in datasets.phish() if e["type"] == "ShowRecorded" and "1997" <= e["date"] < "1999"}
+    dates: dict[str, int] = {}
+    for s in shows.values():
+        dates[s["date"]] = dates.get(s["date"], 0) + 1
+    keep = {i for i, s in shows.items() if dates[s["date"]] == 1 and s.get("counts_for_stats", True)}
+    return [
+        e
+        for e in datasets.phish()
+        if e["show_id"] in keep and (e["type"] == "ShowRecorded" or e["set"] in ("1", "2", "3", "e", "e2"))
+    ]
+
+
+def source_of(name: str, base: str, band: str) -> Any:
+    fetcher = Fetcher(
+        base + {"phishnet": "/v5", "setlistfm": "/rest/1.0", "phishin": "/api/v2"}[name],
+        rate=0,
+        concurrency=4,
+        timeout=0.5,
+        attempts=6,
+        backoff=0.05,
+        max_wait=5,
+    )
+    if name == "phishnet":
+        return PhishNet(fetcher, SECRET, band=band)
+    if name == "setlistfm":
+        return SetlistFm(fetcher, SECRET, MBID, band=band)
+    return PhishIn(fetcher, band=band)
+
+
+async def answers(queries: Queries, band: str, as_of: str) -> dict[str, Any]:
+    """Every query of a band (the band's slug left out, so that two bands compare)."""
+    out: dict[str, Any] = {}
+    for name, params in (
+        ("gaps", {"min_plays": 0, "limit": 200}),
+        ("gaps", {"sort": "shows"}),
+        ("velocity", {"limit": 200}),
+        ("trends", {"period": "month"}),
+        ("stats", {}),
+        ("bustouts", {"days": 100000, "gap_threshold": 20}),
+        ("debuts", {"days": 100000}),
+    ):
+        out[f"{name} {params}"] = await queries.answer(name, {"band": band, "as_of": as_of, **params})
+    shows = await queries.answer("trends", {"band": band, "as_of": as_of, "period": "year"})
+    out["shows"] = shows
+    songs = [row["song_id"] for row in out["gaps {'min_plays': 0, 'limit': 200}"]]
+    for song_id in songs:
+        out[f"song {song_id}"] = await queries.answer("song", {"band": band, "song_id": song_id, "as_of": as_of})
+    for e in await _show_ids(queries, band):
+        try:
+            out[f"setlist {e}"] = await queries.answer("setlist", {"band": band, "show_id": e, "as_of": as_of})
+        except QueryError as exc:
+            out[f"setlist {e}"] = exc.message
+    text = repr(out).replace(f"'{band}'", "'BAND'")
+    return {"all": text}
+
+
+async def _show_ids(queries: Queries, band: str) -> list[str]:
+    rows = await queries.answer("debuts", {"band": band, "days": 100000, "as_of": "2030-01-01"})
+    return sorted({d["show_id"] for d in rows["debuts"]})
+
+
+@pytest.mark.parametrize("name", ["phishnet", "setlistfm", "phishin"])
+async def test_http_import_survives_faults_and_resumes(
+    name: str, redis: Redis, service: Queries, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake = Fake(history())
+    page = {"phishnet": "setlists/showid/", "setlistfm": "setlists", "phishin": "/api/v2/shows/"}[name]
+    with serve(fake) as base:
+        clean = await core.run(redis, source_of(name, base, "clean"), wait=True)
+        assert clean.refused == [] and clean.dead_lettered == {} and clean.shows > 100
+        # run 1: every transient fault, recovered; then a page missing: the run stops
+        first = "shows" if name != "setlistfm" else "setlists"
+        fake.fail(first, "429")
+        fake.fail(page, "500", "500", "timeout", "truncated")
+        fake.fail(page, *["ok"] * (3 if name == "setlistfm" else 25), "404")  # a page in the middle
+        errors: list[str] = []
+        with pytest.raises(FetchError) as failed:
+            await core.run(redis, source_of(name, base, "phish"), wait=True)
+        errors.append(str(failed.value))
+        assert "404" in str(failed.value)
+        retry_after = [t for t, _, fault in fake.log if fault == "429"]
+        after = [t for t, _, fault in fake.log if t > retry_after[0]]
+        assert after and after[0] - retry_after[0] >= 0.95  # Retry-After: 1 was honoured
+        # run 2: killed after its first chunk of events
+        monkeypatch.setattr(core, "CHUNK", 100)
+
+        def kill(published: int) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            await core.run(redis, source_of(name, base, "phish"), on_chunk=kill)
+        # run 3: resumes and ends
+        last = await core.run(redis, source_of(name, base, "phish"), wait=True)
+        assert last.refused == [] and last.dead_lettered == {}
+        requests = len(fake.log)
+        again = await core.run(redis, source_of(name, base, "phish"), wait=True)
+        assert again.published == 0  # nothing new: nothing published
+        if name == "phishnet":
+            assert len(fake.log) - requests < clean.shows  # incremental: only the recent shows fetched again
+    for as_of in ("1997-08-01", "2030-01-01"):
+        assert await answers(service, "phish", as_of) == await answers(service, "clean", as_of)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert SECRET not in logged and not any(SECRET in e for e in errors)
+    checkpoint = await redis.hgetall(keys.import_key("phish", name))
+    assert b"cursor" in checkpoint and b"resume" not in checkpoint
+
+
+async def test_phishnet_import_equals_the_history(redis: Redis, service: Queries) -> None:
+    events = history()
+    with serve(Fake(events)) as base:
+        summary = await core.run(redis, source_of("phishnet", base, "phish"), wait=True)
+    assert summary.refused == [] and summary.dead_lettered == {}
+    ref = Reference([{k: v for k, v in e.items() if k != "slug"} for e in events])  # shows' slugs not served
+    await compare_aggregates(service, ref, "phish", "1998-12-31")
+    await compare_details(service, ref, "phish", "1998-12-31")
+
+
+def test_shuffled_rows_do_not_matter(tmp_path: Path) -> None:
+    """Positions given: the rows' order within the file changes no event."""
+    shared_data("goose")
+    with (D / "goose/setlistdata.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    random.Random(7).shuffle(body := rows[1:])
+    path = tmp_path / "shuffled.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([rows[0], *body])
+    import asyncio
+
+    async def drafts(source: CsvSource) -> dict[str, Any]:
+        out = {}
+        async for d in source.drafts(None, core.Quiet()):  # type: ignore[arg-type]
+            if isinstance(d, core.Draft):
+                events, _ = core.events_of("csv", "goose", d)
+                out[d.show["show_id"]] = core.digest_of(events)
+        return out
+
+    assert asyncio.run(drafts(goose_csv(path=path))) == asyncio.run(drafts(goose_csv()))
