@@ -40,7 +40,8 @@ repeats        zset    lex "song_id showkey pos4": plays of a song after its fir
 extras         zset    lex "song_id showkey pos4": live performances that are not plays
 first          zset    song_id -> ordinal day of its first play (debuts)
 seen           zset    song_id -> ordinal day of its first live performance (catalogue)
-summary        hash    song_id -> "plays|first play showkey|last play showkey"
+summary        hash    song_id -> "plays first-play-showkey last-play-showkey" (space-separated: a
+                       stored id holds no space, so a ``|`` in a show id splits nothing)
 last           zset    song_id -> day and show order of its last play (ordinal day x 10^6 +
                        show_order): every song with a play, least recently played first
                        (gaps, velocity and bustouts read only the songs they need)
@@ -82,7 +83,7 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 8
+LAYOUT = 9
 #: The least number of days between two plays of a song for the stretch to be indexed
 #: (``hiatuses``; ``HIATUS`` in lua/lib.lua).
 HIATUS_DAYS = 180

@@ -271,13 +271,21 @@ def test_import_csv_reports_and_refuses_by_line(served: str, tmp_path: Path) -> 
     flags += ["--venue-column", "venue", "--set-column", "set", "--set-map", "Set 1=1"]
     dry = run("import", "csv", str(path), *flags, "--dry-run", REDIS_URL=served)
     assert dry.returncode == 1 and json.loads(dry.stdout)["dry_run"] is True
-    assert "refused line 4: set 'Encroe' is not a set" in dry.stderr and "refused line 5: date '31/12/2024'" in dry.stderr
+    assert (
+        "refused line 4: set 'Encroe' is not a set" in dry.stderr and "refused line 5: date '31/12/2024'" in dry.stderr
+    )
     result = run("import", "csv", str(path), *flags, "--set-map", "Encroe=e", "--wait", REDIS_URL=served)
     summary = json.loads(result.stdout)
     assert (summary["shows"], summary["plays"], summary["refused"], summary["dead_lettered"]) == (1, 3, 1, 0)
-    answer = run("query", "setlist", "--band", "tour", "--show-id", "2024-12-31 Madison Square Garden", REDIS_URL=served)
+    answer = run(
+        "query", "setlist", "--band", "tour", "--show-id", "2024-12-31 Madison Square Garden", REDIS_URL=served
+    )
     plays = json.loads(answer.stdout)["performances"]
-    assert [(p["song_id"], p["set"]) for p in plays] == [("señor-mouse", "1"), ("tweezer", "1"), ("tweezer-reprise", "e")]
+    assert [(p["song_id"], p["set"]) for p in plays] == [
+        ("señor-mouse", "1"),
+        ("tweezer", "1"),
+        ("tweezer-reprise", "e"),
+    ]
     again = run("import", "csv", str(path), *flags, "--set-map", "Encroe=e", REDIS_URL=served)
     assert json.loads(again.stdout)["published"] == 0
     missing = run("import", "csv", str(path), *flags[:-4], "--set-column", "Set", REDIS_URL=served)

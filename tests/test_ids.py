@@ -26,7 +26,7 @@ SONGS = [
     "{band}",
     "}{",
     "a/b",
-    "50% ?#&=+",
+    "50% ?#&=+|",
     "🎸 guitar 🥁",
     "Ἀπόλλων",
     "東京 ブギウギ",
@@ -37,13 +37,14 @@ SONGS = [
     LONGEST,
     "a" * 71,  # the slug of a real 70-character title
 ]
-SHOWS = ["1999-12-31 Big Cypress", "show:{1}", "show:{1} ", "a/b?c#d", "🎪", "ж" * ID_MAX, '"', "!"]
+SHOWS = ["1999-12-31 Big Cypress", "show:{1}", "show:{1} ", "a/b?c#d", "a|b", "ж" * ID_MAX, '"', "||", "🎪"]
 
 
 def history(band: str = "ids") -> list[dict]:
     events = []
     dates = [
         "1999-12-31",
+        "2005-01-01",
         "1999-12-31",
         "1999-12-31",
         "2000-06-01",

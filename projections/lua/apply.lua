@@ -159,7 +159,7 @@ local function refresh_song(song, first, last)
   if first then
     local first_sk, last_sk = play_parts(first), play_parts(last)
     local plays, score = entry_number(last), last_score(last_sk)
-    redis.call('HSET', K_SUMMARY, song, plays .. '|' .. first_sk .. '|' .. last_sk)
+    redis.call('HSET', K_SUMMARY, song, plays .. ' ' .. first_sk .. ' ' .. last_sk)
     redis.call('ZADD', K_LAST, score, song)
     if plays >= REGULAR then
       redis.call('ZADD', K_REGULARS, score, song)

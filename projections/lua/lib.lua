@@ -437,7 +437,7 @@ end
 
 -- a summary entry: plays (all time), first play's showkey, last play's showkey
 local function parse_summary(raw)
-  local count, first_sk, last_sk = string.match(raw, '^(%d+)|([^|]+)|([^|]+)$')
+  local count, first_sk, last_sk = string.match(raw, '^(%d+) (%S+ %S+ %S+) (%S+ %S+ %S+)$')
   return tonumber(count), first_sk, last_sk
 end
 
