@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -44,6 +45,13 @@ class Fake:
                     del self.faults[i]
                     return fault
         return None
+
+    def answer(self, path: str, query: dict[str, list[str]], headers: Any) -> tuple[int, Any]:
+        if path.startswith("/v5/"):
+            return self.phishnet(path, query)
+        if path.startswith("/rest/1.0/"):
+            return self.setlistfm(path, query, headers)
+        return self.phishin(path, query)
 
     # -- phish.net v5 ------------------------------------------------------------------------
 
@@ -184,6 +192,40 @@ class Fake:
         return out
 
 
+class Samples(Fake):
+    """The recorded answers of ../shared/data/api-samples, served as they were recorded (phish.net
+    rows as a bare list, the setlist.fm page, the phish.in show): the shows list of phish.net
+    holds its sample show and the shows its setlist samples name."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__([])
+        self.root = root
+
+    def _load(self, name: str) -> Any:
+        return json.loads((self.root / name).read_text(encoding="utf-8"))
+
+    def answer(self, path: str, query: dict[str, list[str]], headers: Any) -> tuple[int, Any]:
+        rows = self._load("phishnet-v5/performances.json") + self._load("phishnet-v5/notes.json")
+        if path == "/v5/shows/artist/phish.json":
+            named = {
+                r["showid"]: {k: r[k] for k in ("showid", "showdate", "venue", "city", "state", "country", "artistid")}
+                for r in rows
+            }
+            return 200, self._load("phishnet-v5/shows.json") + list(named.values())
+        if path.startswith("/v5/setlists/showid/"):
+            show_id = path.rsplit("/", 1)[1].removesuffix(".json")
+            return 200, [r for r in rows if r["showid"] == show_id]
+        if path == "/v5/songs.json":
+            return 200, self._load("phishnet-v5/songs.json")
+        if path.startswith("/rest/1.0/"):
+            page = self._load("setlistfm/phish-setlists-page1.json")
+            page["total"] = len(page["setlist"])  # the one page recorded
+            return (200, page) if query.get("p", ["1"]) == ["1"] else (404, {"code": 404, "message": "not found"})
+        if path == "/api/v2/shows":
+            return 200, {"shows": self._load("phishin-v2/show-2024-10-26.json"), "total_pages": 1}
+        return 404, {"message": "not found"}
+
+
 @contextmanager
 def serve(fake: Fake) -> Iterator[str]:
     """The fake's server on a free local port; yields its base URL."""
@@ -205,12 +247,7 @@ def serve(fake: Fake) -> Iterator[str]:
                 return self._send(500, b"internal error")
             elif fault == "404":
                 return self._send(404, b'{"message": "page not found"}')
-            if url.path.startswith("/v5/"):
-                status, body = fake.phishnet(url.path, query)
-            elif url.path.startswith("/rest/1.0/"):
-                status, body = fake.setlistfm(url.path, query, self.headers)
-            else:
-                status, body = fake.phishin(url.path, query)
+            status, body = fake.answer(url.path, query, self.headers)
             data = json.dumps(body).encode()
             if fault == "truncated":
                 data = data[: len(data) // 2]

@@ -17,7 +17,7 @@ import datasets
 import pytest
 from compare import compare_aggregates, compare_details
 from conftest import shared_data
-from fake_sources import MBID, SECRET, Fake, serve
+from fake_sources import MBID, SECRET, Fake, Samples, serve
 from redis.asyncio import Redis
 from reference import Reference
 
@@ -382,3 +382,48 @@ def test_shuffled_rows_do_not_matter(tmp_path: Path) -> None:
         return out
 
     assert asyncio.run(drafts(goose_csv(path=path))) == asyncio.run(drafts(goose_csv()))
+
+
+async def test_the_recorded_samples(redis: Redis) -> None:
+    """The real answers of each API, as recorded, read into the events their fields say."""
+    root = shared_data("api-samples")
+
+    async def drafts(source: Any) -> list[core.Draft]:
+        out = []
+        async for d in source.drafts(await core.Checkpoint.load(redis, source.name, source.band, True), core.Quiet()):
+            assert isinstance(d, core.Draft), d
+            _, refused = core.events_of(source.name, source.band, d)
+            assert refused == []
+            out.append(d)
+        await source.aclose()
+        return out
+
+    with serve(Samples(root)) as base:
+        net = {d.show["show_id"]: d for d in await drafts(source_of("phishnet", base, "phish"))}
+        fm = await drafts(source_of("setlistfm", base, "phish"))
+        phishin = await drafts(source_of("phishin", base, "phish"))
+    fikus = net["1709062035"]
+    assert fikus.show["date"] == "2024-08-11" and fikus.show["venue"] == "Bethel Woods Center for the Arts"
+    plays = sorted(fikus.plays, key=lambda p: p["position"])
+    assert [(p["position"], p["set"], p["song_id"], p["song_title"]) for p in plays] == [
+        (4, "1", "197", "Fikus"),
+        (5, "s", "jam", "Jam"),  # its soundcheck: "Jam, My Soul"
+        (6, "s", "my-soul", "My Soul"),
+    ]
+    assert plays[0]["transition"] == "," and plays[0]["counts_for_stats"] is True
+    assert net["1718730981"].plays == [] and net["1718730981"].show["date"] == "2025-02-01"
+    assert len(fm) == 20
+    first = fm[0]
+    assert (first.show["show_id"], first.show["date"], first.show["venue"]) == (
+        "5bb8c7b4",
+        "2023-04-23",
+        "Hollywood Bowl",
+    )
+    by_position = sorted(first.plays, key=lambda p: p["position"])
+    assert by_position[0]["song_title"] == "Birds of a Feather" and by_position[0]["set"] == "1"
+    assert {p["set"] for p in first.plays} == {"1", "2", "e"}
+    segue = next(p for p in first.plays if p["song_title"] == "Mr. Completely")
+    assert segue["transition"] == ">" and segue["set"] == "2" and segue["song_id"] == "mr-completely"
+    [show] = phishin
+    assert (show.show["date"], show.show["venue"], len(show.plays)) == ("2024-10-26", "MVP Arena", 19)
+    assert [p["set"] for p in sorted(show.plays, key=lambda p: p["position"])] == ["1"] * 9 + ["2"] * 8 + ["e"] * 2

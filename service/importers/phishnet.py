@@ -3,7 +3,8 @@
 One request lists every show (``shows/artist/phish.json``); each show wanted is fetched with
 ``setlists/showid/<id>.json``. Every value in a v5 row is text. A show's ``exclude_from_stats``
 and a row's ``exclude`` make them not count; its ``soundcheck`` (titles, comma-separated)
-becomes set ``s`` performances after the show's last position; shows of one date keep the
+becomes set ``s`` performances after the show's last position (ids from ``songs.json``, else
+a slug of the title); shows of one date keep the
 API's order. Wanted: with ``--full`` every show; else the shows not yet imported, the shows
 updated (``updated_at``) since the last complete run, and the last ``RECENT_DAYS`` days of
 shows before the newest imported (setlists are often completed after a show).
@@ -50,6 +51,7 @@ class PhishNet:
         self.fetcher, self.key, self.since, self.full, self.band = fetcher, api_key, since, full, band
         fetcher.secrets.append(api_key)
         self.cursor: dict[str, Any] = {}
+        self.songs: dict[str, str] | None = None  # title (casefolded) -> songid, for soundchecks
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -89,6 +91,10 @@ class PhishNet:
         for start in range(0, len(wanted), window):
             part = wanted[start : start + window]
             setlists = await asyncio.gather(*(self._get(f"setlists/showid/{s['showid']}.json") for s in part))
+            if self.songs is None and any(r.get("soundcheck") for rows in setlists for r in rows):
+                self.songs = {
+                    str(s.get("song", "")).casefold(): str(s["songid"]) for s in await self._get("songs.json")
+                }
             for show, rows in zip(part, setlists, strict=True):
                 yield self._draft(show, orders[show["showid"]], rows)
         self.cursor = {
@@ -113,7 +119,7 @@ class PhishNet:
         }
         plays = []
         soundcheck = ""
-        titles: dict[str, str] = {}
+        titles: dict[str, str] = dict(self.songs or {})
         for row in rows:
             if str(row.get("showid")) != show_id or str(row.get("artistid", ARTIST)) != ARTIST:
                 continue
