@@ -17,9 +17,10 @@ from .schema import Schema
 
 #: Band slugs, as the contract defines them.
 BAND_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
-#: Characters no id or text may hold: C0 and C1 control characters (a newline or a NUL in an
-#: id would split the packed records of keys.py) and lone surrogates (not encodable as UTF-8).
-_UNSAFE = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+#: Characters no id may hold: C0 and C1 control characters (a newline or a NUL in an id would
+#: split the packed records of keys.py). Lone surrogates (not UTF-8) never get this far: the
+#: JSON decoder refuses them.
+_UNSAFE = r"\x00-\x1f\x7f-\x9f"
 #: Show and song ids: any text a real source uses (any script, punctuation, spaces, emoji) with
 #: at least one visible character and no control character. Stored escaped (keys.stored).
 ID_PATTERN = rf"^[^{_UNSAFE}]*[^{_UNSAFE}\s][^{_UNSAFE}]*$"

@@ -122,3 +122,8 @@ def test_payload_carries_the_log_position() -> None:
         "tr": ">",
         "rep": True,
     }
+
+
+def test_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(InvalidEvent):
+        decode_event(json.dumps({**SHOW, "show_id": "a\ud800"}))
