@@ -5,9 +5,13 @@ key of a band in its hash slot."""
 
 from __future__ import annotations
 
+import random
+
+import datasets
 import httpx
+import pytest
 from compare import OverHttp, compare_aggregates, compare_details
-from conftest import ingest
+from conftest import ingest, shared_data
 from factory import perf, show
 from redis.asyncio import Redis
 from redis.crc import key_slot
@@ -15,6 +19,7 @@ from reference import Reference
 
 from projections import keys
 from projections.events import ID_MAX, TEXT_MAX
+from projections.queries import Queries
 
 LONGEST = "é" * (ID_MAX - 1) + "!"
 SONGS = [
@@ -90,3 +95,30 @@ def test_the_stored_form_keeps_order_and_is_one_to_one() -> None:
     assert len(set(stored)) == len(ids)
     assert all(" " not in s and min(s.encode()) > ord("!") for s in stored)
     assert [keys.unstored(s) for s in stored] == ids
+
+
+@pytest.mark.slow
+async def test_a_real_history_with_unicode_and_long_ids_shuffled_and_duplicated(redis: Redis, service: Queries) -> None:
+    """Goose's history with song ids made of their titles, other scripts and emoji (some at the
+    200-character limit) and show ids with spaces and punctuation, published shuffled with
+    copies: every query equals the reference at several dates, nothing dead-lettered."""
+    shared_data("goose")
+    song_ids: dict[str, str] = {}
+    events = []
+    for e in datasets.goose():
+        e = dict(e)
+        if "song_id" in e:
+            new = f"{e['song_title']} · ñandú 🎵 #{e['song_id']}"
+            song_ids[e["song_id"]] = new if len(song_ids) % 10 else (new + " é" * ID_MAX)[:ID_MAX]
+            e["song_id"] = song_ids[e["song_id"]]
+        e["show_id"] = f"show {e['show_id']}: {{goose}}"
+        events.append(e)
+    published = events + random.Random(3).sample(events, len(events) // 10)
+    random.Random(4).shuffle(published)
+    settled = await ingest(redis, published)
+    assert (settled.applied, settled.dead) == (len(published), 0), settled.reasons
+    ref = Reference(events)
+    dates = sorted({e["date"] for e in events if e["type"] == "ShowRecorded"})
+    for as_of in (dates[len(dates) // 3], dates[2 * len(dates) // 3], dates[-1]):
+        await compare_aggregates(service, ref, "goose", as_of)
+    await compare_details(service, ref, "goose", dates[-1])
