@@ -427,3 +427,34 @@ async def test_the_recorded_samples(redis: Redis) -> None:
     [show] = phishin
     assert (show.show["date"], show.show["venue"], len(show.plays)) == ("2024-10-26", "MVP Arena", 19)
     assert [p["set"] for p in sorted(show.plays, key=lambda p: p["position"])] == ["1"] * 9 + ["2"] * 8 + ["e"] * 2
+
+
+async def test_a_corrected_file_publishes_only_its_changes(redis: Redis, service: Queries, tmp_path: Path) -> None:
+    """A play deleted from the file and a title corrected: the next import publishes those two
+    shows alone (a PerformanceRemoved for the position gone) and equals the corrected history."""
+    shared_data("goose")
+    with (D / "goose/setlistdata.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    first = await core.run(redis, goose_csv(), wait=True)
+    gone, renamed = rows[5], rows[100]
+    edited = [r for r in rows if r is not gone]
+    path = tmp_path / "edited.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=[*rows[0].keys(), "song"])
+        w.writeheader()
+        w.writerows({**r, "song": "Corrected Title" if r is renamed else ""} for r in edited)
+    source = goose_csv(path=path)  # the songs file's title where a row's own is empty
+    second = await core.run(redis, source, wait=True)
+    assert (second.changed, second.new, second.unchanged) == (2, 0, first.shows - 2), second
+    assert second.published < 100 and second.dead_lettered == {}
+    corrected = f"goose-perf-{renamed['uniqueid']}"
+    events = [
+        e for e in without_made_up_slugs(list(datasets.goose())) if e["event_id"] != f"goose-perf-{gone['uniqueid']}"
+    ]
+    # the corrected play is the log's newest event: its title is the song's (last written wins)
+    events = [e for e in events if e["event_id"] != corrected] + [
+        {**e, "song_title": "Corrected Title"} for e in events if e["event_id"] == corrected
+    ]
+    ref = Reference(events)
+    await compare_aggregates(service, ref, "goose", "2025-07-01")
+    await compare_details(service, ref, "goose", "2025-07-01")

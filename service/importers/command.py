@@ -148,12 +148,22 @@ def cmd_import(args: argparse.Namespace, url: str) -> int:
     except TimeoutError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: the next run continues where this one stopped", file=sys.stderr)
+        return 130
     for where, reason in summary.refused[:SHOWN]:
         print(f"refused {where}: {reason}", file=sys.stderr)
     if len(summary.refused) > SHOWN:
         print(f"... and {len(summary.refused) - SHOWN} more refused", file=sys.stderr)
     for entry, reason in list((summary.dead_lettered or {}).items())[:SHOWN]:
         print(f"dead-lettered {entry}: {reason}", file=sys.stderr)
+    what = "would publish" if summary.dry_run else "published"
+    print(
+        f"{summary.source} -> {summary.band}: {summary.shows} shows ({summary.new} new, {summary.changed} changed, "
+        f"{summary.unchanged} unchanged), {summary.plays} plays; {what} {summary.published} events; "
+        f"{len(summary.refused)} refused",
+        file=sys.stderr,
+    )
     print(json.dumps(summary.to_dict()))
     return 1 if summary.refused or summary.dead_lettered else 0
 

@@ -13,7 +13,7 @@
   label refuses its row, with its line number.
 - ``--join FILE:COLUMN`` (or ``FILE:LEFT=RIGHT``) adds the columns of FILE's row whose RIGHT
   column equals the row's LEFT one (a normalised export: shows, songs, venues in files of
-  their own). ``--shows FILE:COLUMN`` is such a join with a file of shows, one row each: its
+  their own); a row's own non-empty value wins over a joined one. ``--shows FILE:COLUMN`` is such a join with a file of shows, one row each: its
   shows without a play are recorded too (a show with no known setlist still counts in the
   gaps in shows). ``--show-field NAME=COLUMN`` and ``--play-field NAME=COLUMN`` fill any other
   field of ShowRecorded or PerformanceAdded (``!COLUMN`` negates a yes/no column, e.g.
@@ -133,7 +133,7 @@ class CsvSource:
                 for left, _, table in tables:
                     joined = table.get(row.get(left) or "")
                     if joined:
-                        row = {**joined, **row}
+                        row = _fill(row, joined)
                 if self.shows_file:
                     matched.add(row.get(self.shows_file[1]) or "")
                 yield f"line {reader.line_num}", row
@@ -142,7 +142,7 @@ class CsvSource:
             for key, row in tables[0][2].items():
                 if key not in matched:
                     for left, _, table in tables[1:]:
-                        row = {**table.get(row.get(left) or "", {}), **row}
+                        row = _fill(row, table.get(row.get(left) or "", {}))
                     yield f"{path.name} line {row['_line']}", {**row, "_show_only": "1"}
 
     async def drafts(self, checkpoint: Checkpoint, progress: Progress) -> AsyncIterator[Draft | Refused]:
@@ -270,6 +270,11 @@ def _order(drafts: list[Draft], newest_first: bool) -> None:
         for order, (_, draft) in enumerate(same_day, start=1):
             draft.show.pop("_rank", None)
             draft.show.setdefault("show_order", order)
+
+
+def _fill(row: dict[str, str], joined: dict[str, str]) -> dict[str, str]:
+    """A row with a joined row's columns where its own are missing or empty."""
+    return {**joined, **{k: v for k, v in row.items() if v}}
 
 
 def _table(path: Path, key: str) -> dict[str, dict[str, str]]:
