@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from projections import keys
 from projections.events import InvalidEvent, decode_event
+from projections.values import text
 
 from ..ingest import publish, wait_settled
 
@@ -100,8 +101,8 @@ class Checkpoint:
         shows: dict[str, tuple[str, list[int]]] = {}
         cursor: dict[str, Any] = {}
         resume: dict[str, Any] = {}
-        for name, value in raw.items():
-            name, value = name.decode(), value.decode()
+        for raw_name, raw_value in raw.items():
+            name, value = text(raw_name), text(raw_value)
             if name.startswith("show:"):
                 digest, _, positions = value.partition(" ")
                 shows[name[5:]] = (digest, [int(p) for p in positions.split(",") if p])

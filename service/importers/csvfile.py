@@ -13,11 +13,12 @@
   label refuses its row, with its line number.
 - ``--join FILE:COLUMN`` (or ``FILE:LEFT=RIGHT``) adds the columns of FILE's row whose RIGHT
   column equals the row's LEFT one (a normalised export: shows, songs, venues in files of
-  their own); a row's own non-empty value wins over a joined one. ``--shows FILE:COLUMN`` is such a join with a file of shows, one row each: its
-  shows without a play are recorded too (a show with no known setlist still counts in the
-  gaps in shows). ``--show-field NAME=COLUMN`` and ``--play-field NAME=COLUMN`` fill any other
-  field of ShowRecorded or PerformanceAdded (``!COLUMN`` negates a yes/no column, e.g.
-  ``counts_for_stats=!exclude``).
+  their own); a row's own non-empty value wins over a joined one. ``--shows FILE:COLUMN``
+  is such a join with a file of shows, one row each: its shows without a play are recorded
+  too (a show with no known setlist still counts in the gaps in shows).
+- ``--show-field NAME=COLUMN`` and ``--play-field NAME=COLUMN`` fill any other field of
+  ShowRecorded or PerformanceAdded (``!COLUMN`` negates a yes/no column, e.g.
+  ``counts_for_stats=!exclude``); free text is kept as written, cut at the contract's limit.
 """
 
 from __future__ import annotations

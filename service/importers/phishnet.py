@@ -117,7 +117,7 @@ class PhishNet:
             "tour": show.get("tour_name") or None,
             "counts_for_stats": str(show.get("exclude_from_stats", "0")) != "1",
         }
-        plays = []
+        plays: list[dict[str, Any]] = []
         soundcheck = ""
         titles: dict[str, str] = dict(self.songs or {})
         for row in rows:
