@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -93,6 +93,8 @@ class Checkpoint:
     cursor: dict[str, Any]
     resume: dict[str, Any]
     dry_run: bool = False
+    #: publishes what the run holds back, so that a place saved is a place whose shows are in
+    flush: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     async def load(cls, redis: Redis, source: str, band: str, dry_run: bool = False) -> Checkpoint:
@@ -113,6 +115,9 @@ class Checkpoint:
         return cls(redis, key, shows, cursor, resume, dry_run)
 
     async def save_resume(self, place: dict[str, Any]) -> None:
+        """Where an unfinished run is (a page): everything before it is published first."""
+        if self.flush is not None:
+            await self.flush()
         self.resume = place
         if not self.dry_run:
             await self.redis.hset(self.key, "resume", json.dumps(place))
@@ -226,6 +231,8 @@ async def run(
     ids: list[str] = []
 
     async def flush() -> None:
+        if not pending and not marks:
+            return
         if pending and not dry_run:
             ids.extend(await publish(redis, [_encode(e) for e in pending]))
         if marks and not dry_run:
@@ -239,6 +246,7 @@ async def run(
         if on_chunk:
             on_chunk(summary.published)
 
+    checkpoint.flush = flush
     async for item in source.drafts(checkpoint, progress):
         if isinstance(item, Refused):
             summary.refused.append((item.where, item.reason))
