@@ -6,10 +6,13 @@ its API key appears in no message."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
+import itertools
 import logging
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -309,47 +312,85 @@ async def _show_ids(queries: Queries, band: str) -> list[str]:
 async def test_http_import_survives_faults_and_resumes(
     name: str, redis: Redis, service: Queries, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Each scenario imports into a band of its own; after each, every query of that band
+    equals the clean import's."""
     caplog.set_level(logging.DEBUG)
     fake = Fake(history())
     page = {"phishnet": "setlists/showid/", "setlistfm": "setlists", "phishin": "/api/v2/shows/"}[name]
+    errors: list[str] = []
+
+    async def same_as_clean(band: str) -> None:
+        for as_of in ("1997-08-01", "2030-01-01"):
+            assert await answers(service, band, as_of) == await answers(service, "clean", as_of), band
+        checkpoint = await redis.hgetall(keys.import_key(band, name))
+        assert b"cursor" in checkpoint and b"resume" not in checkpoint
+
     with serve(fake) as base:
         clean = await core.run(redis, source_of(name, base, "clean"), wait=True)
         assert clean.refused == [] and clean.dead_lettered == {} and clean.shows > 100
-        # run 1: every transient fault, recovered; then a page missing: the run stops
-        first = "shows" if name != "setlistfm" else "setlists"
-        fake.fail(first, "429")
+
+        # a 429 with Retry-After, two 500s, a timeout and a truncated page: each retried
+        fake.fail("shows" if name != "setlistfm" else "setlists", "429")
         fake.fail(page, "500", "500", "timeout", "truncated")
-        fake.fail(page, *["ok"] * (3 if name == "setlistfm" else 25), "404")  # a page in the middle
-        errors: list[str] = []
+        recovered = await core.run(redis, source_of(name, base, "faults"), wait=True)
+        assert fake.faults == [] and recovered.refused == [] and recovered.shows == clean.shows
+        retry_after = next(t for t, _, fault in fake.log if fault == "429")
+        after = next(t for t, _, _ in fake.log if t > retry_after)
+        assert after - retry_after >= 0.95  # Retry-After: 1 was honoured
+        await same_as_clean("faults")
+
+        # a page missing from the middle: the run stops, names it; the next one completes
+        fake.fail(page, *["ok"] * (3 if name == "setlistfm" else 25), "404")
         with pytest.raises(FetchError) as failed:
-            await core.run(redis, source_of(name, base, "phish"), wait=True)
+            await core.run(redis, source_of(name, base, "missing"), wait=True)
         errors.append(str(failed.value))
-        assert "404" in str(failed.value)
-        retry_after = [t for t, _, fault in fake.log if fault == "429"]
-        after = [t for t, _, fault in fake.log if t > retry_after[0]]
-        assert after and after[0] - retry_after[0] >= 0.95  # Retry-After: 1 was honoured
-        # run 2: killed after its first chunk of events
-        monkeypatch.setattr(core, "CHUNK", 100)
+        assert "HTTP 404" in str(failed.value)
+        await core.run(redis, source_of(name, base, "missing"), wait=True)
+        await same_as_clean("missing")
 
-        def kill(published: int) -> None:
-            raise KeyboardInterrupt
+        # killed after its first chunk of events; the next run continues from the checkpoint
+        with monkeypatch.context() as m:
+            m.setattr(core, "CHUNK", 100)
 
-        with pytest.raises(KeyboardInterrupt):
-            await core.run(redis, source_of(name, base, "phish"), on_chunk=kill)
-        # run 3: resumes and ends
-        last = await core.run(redis, source_of(name, base, "phish"), wait=True)
-        assert last.refused == [] and last.dead_lettered == {}
+            def kill(published: int) -> None:
+                raise KeyboardInterrupt
+
+            with pytest.raises(KeyboardInterrupt):
+                await core.run(redis, source_of(name, base, "killed"), on_chunk=kill)
+        assert await redis.hlen(keys.import_key("killed", name)) > 1  # some shows got in before
+        resumed = await core.run(redis, source_of(name, base, "killed"), wait=True)
+        assert resumed.new < clean.shows  # those were not published again
+        await same_as_clean("killed")
+
+        # once more: nothing new, nothing published; phish.net asks again for the recent shows only
         requests = len(fake.log)
-        again = await core.run(redis, source_of(name, base, "phish"), wait=True)
-        assert again.published == 0  # nothing new: nothing published
+        again = await core.run(redis, source_of(name, base, "killed"), wait=True)
+        assert again.published == 0
         if name == "phishnet":
-            assert len(fake.log) - requests < clean.shows  # incremental: only the recent shows fetched again
-    for as_of in ("1997-08-01", "2030-01-01"):
-        assert await answers(service, "phish", as_of) == await answers(service, "clean", as_of)
+            assert len(fake.log) - requests < clean.shows
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert SECRET not in logged and not any(SECRET in e for e in errors)
-    checkpoint = await redis.hgetall(keys.import_key("phish", name))
-    assert b"cursor" in checkpoint and b"resume" not in checkpoint
+
+
+async def test_the_fetcher_keeps_its_rate_and_concurrency() -> None:
+    fake = Fake(history())
+    with serve(fake) as base:
+        fetcher = Fetcher(base + "/api/v2", rate=20, concurrency=2)
+        started = time.monotonic()
+        await asyncio.gather(*(fetcher.json("shows", params={"page": 1}) for _ in range(11)))
+        await fetcher.aclose()
+    assert time.monotonic() - started >= 0.45  # 11 requests at 20 a second: 10 intervals
+    starts = [t for t, _, _ in fake.log]
+    assert all(b - a >= 0.045 for a, b in itertools.pairwise(starts))
+
+
+async def test_since_imports_only_the_shows_from_that_day(redis: Redis) -> None:
+    with serve(Fake(history())) as base:
+        source = source_of("phishnet", base, "phish")
+        source.since = "1998-07-01"
+        summary = await core.run(redis, source)
+    dates = {e["date"] for e in history() if e["type"] == "ShowRecorded"}
+    assert summary.shows == sum(d >= "1998-07-01" for d in dates) > 0
 
 
 async def test_phishnet_import_equals_the_history(redis: Redis, service: Queries) -> None:
@@ -371,7 +412,6 @@ def test_shuffled_rows_do_not_matter(tmp_path: Path) -> None:
     path = tmp_path / "shuffled.csv"
     with path.open("w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows([rows[0], *body])
-    import asyncio
 
     async def drafts(source: CsvSource) -> dict[str, Any]:
         out = {}
