@@ -16,6 +16,7 @@ from redis.asyncio.client import Pipeline
 from . import keys
 from .apply import group_by_band
 from .events import Event, InvalidEvent, decode_event
+from .highlights import Highlighting
 from .scripts import Scripts
 
 DATA_FIELD = b"__data__"
@@ -114,11 +115,14 @@ async def apply_entries(
     entries: Iterable[tuple[str, Mapping[bytes, bytes]]],
     generations: list[int] | None = None,
     chunk: int | None = None,
+    highlighting: Highlighting | None = None,
 ) -> Outcome:
     """Apply stream entries ``(id, fields)``: each event atomically, a band's events in script
     calls of up to ``chunk`` events per generation. By default the generations are the
     active ones and ``chunk`` follows the live marker, both read after the entries were.
-    The calls go in one pipeline; Redis serves other clients between them."""
+    The calls go in one pipeline; Redis serves other clients between them. With
+    ``highlighting``, each band's highlights are brought up to date after its applies (from
+    the current generation; see highlights.py)."""
     outcome = Outcome()
     events: list[tuple[str, Event]] = []
     for entry_id, fields in entries:
@@ -148,6 +152,9 @@ async def apply_entries(
             pipe.hsetnx(keys.GENERATION, keys.layout_field(generation), keys.LAYOUT)
         for band, part, generation in calls:
             await scripts.apply(band, part, generation, client=pipe)
+        if highlighting is not None:
+            for band in batches:
+                await scripts.highlights(band, generations[0], highlighting.args(band), client=pipe)
 
     results = await scripts.pipelined(queue)
     bookkeeping, results = results[: 1 + len(generations)], results[1 + len(generations) :]
@@ -157,7 +164,8 @@ async def apply_entries(
         outcome.errors.append(str(errors[0]))
         return outcome
     failed_bands: set[str] = set()
-    for (band, _, _), result in zip(calls, results, strict=True):
+    pushes = [(band, None, None) for band in batches] if highlighting is not None else []
+    for (band, _, _), result in zip([*calls, *pushes], results, strict=True):
         if isinstance(result, Exception) and band not in failed_bands:
             failed_bands.add(band)
             outcome.errors.append(f"{band}: {result}")

@@ -58,9 +58,10 @@ show:<id>      string  one show's slot records by position, a JSON array of [pos
 ``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
 so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
 
-Per band and source, the import checkpoint (``import_key``). Global keys: the events stream,
+Per band and source, the import checkpoint (``import_key``); per band, the highlights pushed
+(``pushed_key``). Global keys: the events stream,
 its consumer group, the dead-letter stream and its index,
-the set of known bands, the generations (hash: ``current``, ``next`` while a rebuild runs,
+the highlights stream, the set of known bands, the generations (hash: ``current``, ``next`` while a rebuild runs,
 and ``layout:<g>``: the ``LAYOUT`` that generation g was built with) and the live marker
 (a string with an expiry, set by every write-through publish: while it exists, consumers
 apply in short script calls).
@@ -79,6 +80,8 @@ DEAD_INDEX = f"{PREFIX}:{{dead}}:index"
 BANDS = f"{PREFIX}:bands"
 GENERATION = f"{PREFIX}:generation"
 LIVE = f"{PREFIX}:live"
+#: The highlights of live plays, every band's (JSON in ``__data__``; see projections/highlights.py).
+HIGHLIGHTS = f"{PREFIX}:highlights"
 FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
@@ -159,6 +162,12 @@ def import_key(band: str, source: str) -> str:
     during an unfinished one (see service/importers/core.py). Outside the generations: a
     rebuild replays the log and keeps it."""
     return f"{PREFIX}:{{{band}}}:import:{source}"
+
+
+def pushed_key(band: str) -> str:
+    """A band's pushed highlights (hash): highlight id -> the highlight's JSON, for the live
+    window's shows only (see lua/highlights.lua). Outside the generations: a rebuild keeps it."""
+    return f"{PREFIX}:{{{band}}}:highlighted"
 
 
 def layout_field(generation: int) -> str:

@@ -22,6 +22,7 @@ from .events import Event
 SCRIPT_NAMES = (
     "apply",
     "dead_letter",
+    "highlights",
     "gaps",
     "velocity",
     "bustouts",
@@ -80,6 +81,12 @@ class Scripts:
         script_keys, args = script_input(band, generation, entries)
         return await self._run("apply", script_keys, args, client)
 
+    async def highlights(self, band: str, generation: int, args: list[Any], client: Any = None) -> Any:
+        """Push the band's new highlights and retract the gone ones (see lua/highlights.lua);
+        ``args`` from ``Highlighting.args``. Queued on ``client`` when it is a pipeline."""
+        script_keys = [*keys.band_keys(band, generation), keys.HIGHLIGHTS, keys.pushed_key(band)]
+        return await self._run("highlights", script_keys, args, client)
+
     async def dead_letter(self, source_id: str, reason: str, raw: bytes, deliveries: int) -> bool:
         """Record one entry in the dead-letter stream, once per source id; True if new."""
         added = await self._run(
@@ -100,6 +107,6 @@ class Scripts:
     ) -> Any:
         """Run one of the query scripts over one generation of a band's keys (and ``extra_keys``);
         with ``client`` (a pipeline) the call is queued there, to run on ``execute()``."""
-        if name not in SCRIPT_NAMES or name in ("apply", "dead_letter"):
+        if name not in SCRIPT_NAMES or name in ("apply", "dead_letter", "highlights"):
             raise ValueError(f"no read script {name!r}")
         return cast(Any, await self._run(name, [*keys.band_keys(band, generation), *extra_keys], args, client))

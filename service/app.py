@@ -190,6 +190,7 @@ class Service:
         if self.settings.role == "handlers":
             log.info("setlist-stats answering on %s", redacted(self.url))
             return
+        self.highlighting = self.settings.highlighting()
         self.reclaimer = Reclaimer(self.scripts, self.settings)
         self._reclaim_task = asyncio.create_task(self.reclaimer.run())
         log.info(
@@ -228,7 +229,9 @@ class Service:
             if live and not trickle:
                 await self.give_way()
             started = time.perf_counter()
-            outcome = await apply_entries(self.scripts, entries[start : start + step], generations, chunk)
+            outcome = await apply_entries(
+                self.scripts, entries[start : start + step], generations, chunk, self.highlighting
+            )
             if outcome.done:
                 await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
             applied.update(outcome.bands)
@@ -302,7 +305,10 @@ class Service:
         entry_id = added.decode()
         try:
             outcome = await apply_entries(
-                self.scripts, [(entry_id, {DATA_FIELD: data})], generations=generations_of(generations)
+                self.scripts,
+                [(entry_id, {DATA_FIELD: data})],
+                generations=generations_of(generations),
+                highlighting=self.highlighting,
             )
         except Exception as exc:  # in the stream all the same: the consumer applies it
             return Reply(ok=True, result=Published(id=entry_id, applied=False, error=f"{type(exc).__name__}: {exc}"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from dataclasses import dataclass, field
+
+from projections.highlights import Highlighting
 
 
 def _int(name: str, default: int, minimum: int | None = None) -> int:
@@ -64,6 +67,42 @@ class Settings:
     #: the ``max-age`` of HTTP answers' ``Cache-Control`` (seconds a cache may serve one
     #: without asking again; with its ``ETag``, asking again is a cheap 304)
     http_max_age: int = field(default_factory=lambda: _int("HTTP_MAX_AGE", 0, minimum=0))
+    # highlights (projections/highlights.py): the live window in days either side of today, the
+    # bustout thresholds (shows: per band with HIGHLIGHT_BUSTOUT_SHOWS_BY_BAND=phish=101,goose=60)
+    highlight_days: int = field(default_factory=lambda: _int("HIGHLIGHT_DAYS", 2, minimum=0))
+    bustout_shows: int = field(default_factory=lambda: _int("HIGHLIGHT_BUSTOUT_SHOWS", 101, minimum=1))
+    bustout_days: int = field(default_factory=lambda: _int("HIGHLIGHT_BUSTOUT_DAYS", 365, minimum=1))
+    bustout_shows_by_band: dict[str, int] = field(default_factory=lambda: _by_band("HIGHLIGHT_BUSTOUT_SHOWS_BY_BAND"))
+    # the day taken as today for the live window (YYYY-MM-DD; default: today, UTC): to replay a
+    # past show as if live, in a demo or a test
+    highlight_today: str | None = field(default_factory=lambda: os.environ.get("HIGHLIGHT_TODAY") or None)
+
+    def highlighting(self) -> Highlighting:
+        today = None
+        if self.highlight_today:
+            try:
+                fixed = dt.date.fromisoformat(self.highlight_today)
+            except ValueError:
+                raise SystemExit(f"HIGHLIGHT_TODAY must be a date YYYY-MM-DD, got {self.highlight_today!r}") from None
+            today = lambda: fixed  # noqa: E731
+        return Highlighting(
+            days=self.highlight_days,
+            bustout_shows=self.bustout_shows,
+            bustout_days=self.bustout_days,
+            per_band=dict(self.bustout_shows_by_band),
+            **({"today": today} if today else {}),
+        )
+
+
+def _by_band(name: str) -> dict[str, int]:
+    """``band=number,...`` from the environment variable ``name``."""
+    out = {}
+    for item in filter(None, (os.environ.get(name) or "").split(",")):
+        band, _, number = item.partition("=")
+        if not number.strip().isdigit() or int(number) < 1:
+            raise SystemExit(f"{name}: expected band=number (a whole number >= 1), got {item!r}")
+        out[band.strip()] = int(number)
+    return out
 
 
 def http_address(addr: str) -> tuple[str, int]:

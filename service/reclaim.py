@@ -28,6 +28,7 @@ class Reclaimer:
         self.scripts = scripts
         self.redis = scripts.redis
         self.settings = settings
+        self.highlighting = settings.highlighting()
 
     async def run(self) -> None:
         while True:
@@ -61,7 +62,7 @@ class Reclaimer:
                 return total
 
     async def _settle(self, entries: list[tuple[str, Mapping[bytes, bytes]]]) -> None:
-        outcome = await apply_entries(self.scripts, entries)
+        outcome = await apply_entries(self.scripts, entries, highlighting=self.highlighting)
         if outcome.done:
             await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
         if not outcome.failed:

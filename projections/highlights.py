@@ -1,0 +1,82 @@
+"""Highlights: what a live play deserves to be told the moment it is applied, as typed events.
+
+Kinds (``lua/highlights.lua`` decides them, from the projections after each apply):
+
+- ``debut``: the song's first play;
+- ``bustout``: its first play in ``bustout_shows`` countable shows or more (default 101, per
+  band settable), ``bustout_days``: in ``bustout_days`` days or more (default 365);
+- ``milestone``: its 50th, 100th, 250th, 500th or 1000th play;
+- ``first_of_year``: its first play of a calendar year (a debut is not also one).
+
+A play is *live* when its show is dated within ``days`` (default 2) of today (UTC), either
+side: a show in progress somewhere east of UTC is already tomorrow there. A backfill or an
+import of older shows, and a rebuild, push nothing. Each highlight's ``id`` is
+``band:show_id:position:kind``; it is pushed once, and retracted (``HighlightRetracted``,
+same ``id``) when it stops holding while its show is live: the play or its show removed, or
+an earlier play of the song added. Both go to the stream ``ss:highlights`` (``__data__``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+import msgspec
+
+from .schema import Schema
+
+Kind = Literal["debut", "bustout", "bustout_days", "milestone", "first_of_year"]
+#: The stream's approximate length cap: a reader more than this far behind starts later.
+STREAM_CAP = 100_000
+
+
+class Highlight(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type", tag="Highlight"):
+    """A notable live play."""
+
+    id: str
+    kind: Kind
+    band: str
+    show_id: str
+    position: int
+    song_id: str
+    song_title: str | None = None
+    date: str
+    play_number: int
+    previous_play: str | None = None
+    gap_shows: int | None = None
+    gap_days: int | None = None
+
+
+class HighlightRetracted(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type", tag="HighlightRetracted"):
+    """A highlight pushed earlier that no longer holds (same ``id``)."""
+
+    id: str
+    kind: Kind
+    band: str
+    show_id: str
+    position: int
+    song_id: str
+    date: str
+
+
+Pushed: TypeAlias = Highlight | HighlightRetracted
+decode = msgspec.json.Decoder(Pushed).decode
+
+
+@dataclass(frozen=True)
+class Highlighting:
+    """When a play is live, and the bustout thresholds (``Settings`` fills them in)."""
+
+    days: int = 2
+    bustout_shows: int = 101
+    bustout_days: int = 365
+    per_band: dict[str, int] = field(default_factory=dict)  # band -> its bustout_shows
+    today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()
+
+    def args(self, band: str) -> list[str | int]:
+        today = self.today()
+        window = dt.timedelta(days=self.days)
+        shows = self.per_band.get(band, self.bustout_shows)
+        return [(today - window).isoformat(), (today + window).isoformat(), shows, self.bustout_days, band, STREAM_CAP]
