@@ -5,6 +5,7 @@ random processing orders. Every query at a random as_of equals the batch referen
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import itertools
 import json
 import os
@@ -21,9 +22,11 @@ from compare import assert_indexes, compare_aggregates, compare_details
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
-from reference import Reference
+from reference import Reference, highlights
 
+from projections import keys
 from projections.batch import apply_entries
+from projections.highlights import Highlight, Highlighting, decode
 from projections.queries import Queries
 from projections.scripts import Scripts
 from service.ingest import publish, wait_settled
@@ -32,6 +35,15 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 DATES = ("2001-01-01", "2001-01-01", "2001-03-15", "2001-03-16", "2001-07-04", "2002-02-02", "2004-09-09")
 _ids = itertools.count()
+# highlights: a window holding some of DATES, thresholds the small histories reach
+HIGHLIGHT_ENV = {
+    "HIGHLIGHT_TODAY": "2001-03-15",
+    "HIGHLIGHT_DAYS": "2",
+    "HIGHLIGHT_BUSTOUT_SHOWS": "2",
+    "HIGHLIGHT_BUSTOUT_DAYS": "60",
+}
+HIGHLIGHTING = Highlighting(days=2, bustout_shows=2, bustout_days=60, today=lambda: dt.date(2001, 3, 15))
+WINDOW = ("2001-03-13", "2001-03-17")
 
 # ids as real sources have them: spaces, punctuation that the stored escape (keys.stored)
 # rewrites and whose order it must keep (" " < "!" < '"' < "#"), hash-tag braces, colons,
@@ -104,7 +116,7 @@ def renamed(events: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
 def consumer(redis_url: str) -> Iterator[str]:
     sync_redis.Redis.from_url(redis_url).flushdb()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update(REDIS_URL=redis_url, CONSUMER_NAME="property", LOG_LEVEL="WARNING")
+    env.update(REDIS_URL=redis_url, CONSUMER_NAME="property", LOG_LEVEL="WARNING", **HIGHLIGHT_ENV)
     process = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve"],
         cwd=ROOT,
@@ -142,9 +154,14 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
             start = 0
             while start < len(shuffled):
                 size = rng.choice((1, 2, 3, len(shuffled)))
-                outcome = await apply_entries(scripts, shuffled[start : start + size])
+                # a crash between an apply and its highlights, now and then
+                crashed = rng.random() < 0.3
+                part = shuffled[start : start + size]
+                outcome = await apply_entries(scripts, part, highlighting=None if crashed else HIGHLIGHTING)
                 assert not outcome.failed, outcome.errors
                 start += size
+            if crashed:  # the last call crashed: its entries are delivered again
+                await apply_entries(scripts, part, highlighting=HIGHLIGHTING)
             logs_.append(permuted)
         for k, log in enumerate(logs_):  # 0: through the consumer; then the processing orders
             ref = Reference(log)
@@ -153,11 +170,30 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
                     await assert_indexes(redis, band)
                     await compare_aggregates(queries, ref, band, as_of, all_bands=False)
                     await compare_details(queries, ref, band, as_of)
+                    await assert_highlights(redis, ref, band)
                 except Exception as exc:
                     exc.add_note(f"log {k} ({'through the consumer' if k == 0 else 'applied directly'}), band {band}")
                     raise
     finally:
         await redis.aclose()
+
+
+async def assert_highlights(redis: Redis, ref: Reference, band: str) -> None:
+    """Each highlight pushed once (again only after a retraction), and those standing equal
+    the reference's for the final state."""
+    standing: dict[str, bool] = {}
+    for _, fields in await redis.xrange(keys.HIGHLIGHTS):
+        h = decode(fields[b"__data__"])
+        if h.band != band:
+            continue
+        if isinstance(h, Highlight):
+            assert not standing.get(h.id), f"{h.id} pushed twice"
+            standing[h.id] = True
+        else:
+            assert standing.get(h.id), f"{h.id} retracted but not standing"
+            standing[h.id] = False
+    expected = highlights(ref, band, *WINDOW, bustout_shows=2, bustout_days=60)
+    assert {i for i, up in standing.items() if up} == set(expected)
 
 
 _examples = itertools.count()
