@@ -43,6 +43,7 @@ from projections.queries import Queries
 from projections.scripts import Scripts
 
 from .config import Settings, redacted
+from .live import Fanout
 from .reclaim import Reclaimer
 
 log = logging.getLogger("setlist-stats")
@@ -169,6 +170,8 @@ class Service:
         self.scripts: Scripts | None = None
         self.queries: Queries | None = None
         self.reclaimer: Reclaimer | None = None
+        self.highlighting = settings.highlighting()  # the consumer's and the write-through's
+        self.fanout: Fanout | None = None  # followers of the highlights (GET /live)
         self._reclaim_task: asyncio.Task[None] | None = None
         self._changes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
         self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
@@ -187,10 +190,10 @@ class Service:
             raise
         self.scripts = Scripts(self.redis)
         self.queries = Queries(self.scripts)
+        self.fanout = Fanout(self.redis)
         if self.settings.role == "handlers":
             log.info("setlist-stats answering on %s", redacted(self.url))
             return
-        self.highlighting = self.settings.highlighting()
         self.reclaimer = Reclaimer(self.scripts, self.settings)
         self._reclaim_task = asyncio.create_task(self.reclaimer.run())
         log.info(
@@ -202,6 +205,8 @@ class Service:
             task.cancel()
         if self.queries:
             await self.queries.close()
+        if self.fanout:
+            await self.fanout.close()
         if self._reclaim_task:
             self._reclaim_task.cancel()
             done, _ = await asyncio.wait({self._reclaim_task}, timeout=STOP_TIMEOUT)

@@ -46,6 +46,7 @@ from projections.events import Event, InvalidEvent, decode_event
 
 from .app import Service, started
 from .config import Settings, http_address
+from .live import sse_routes
 
 log = logging.getLogger("setlist-stats.http")
 
@@ -318,7 +319,7 @@ def http_app(service: Service, token: str | None = None, max_age: int = 0, lifes
     answers = Answers(service, max_age)
     routes: list[Callable[..., Awaitable[Any]]] = [_query_route(answers, q) for q in QUERIES.values()]
     app = Litestar(
-        route_handlers=[*routes, _publish_route(service, token), *_health_routes(service)],
+        route_handlers=[*routes, _publish_route(service, token), *_health_routes(service), *sse_routes(service)],
         openapi_config=OpenAPIConfig(
             title="setlist-stats",
             version="1",

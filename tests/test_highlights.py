@@ -4,12 +4,20 @@ a backfill pushes nothing; the highlights equal the reference's."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from conftest import ingest, settings_for_tests
+from conftest import TOKEN, free_port, ingest, settings_for_tests, wait_ready
 from factory import perf, perf_removed, show
 from redis.asyncio import Redis
 from reference import Reference, highlights
@@ -20,6 +28,8 @@ from service.app import running
 from service.client import StatsClient
 
 TODAY = "2025-06-01"
+CLI = [sys.executable, "-m", "service.cli"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -97,3 +107,82 @@ async def test_a_show_outside_the_window_pushes_nothing(redis: Redis, live: str)
     old_tonight = [{**e, "date": "2025-05-20"} if e["type"] == "ShowRecorded" else e for e in tonight()]
     await ingest(redis, history() + old_tonight)
     assert await pushed(redis) == []
+
+
+# -- over HTTP (Server-Sent Events) and the command line, from a real `serve --http` ------------
+
+
+@pytest.fixture
+def served_live(redis: Redis, redis_url: str) -> Iterator[str]:
+    base = f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
+    env.update(REDIS_URL=redis_url, API_TOKEN=TOKEN, CONSUMER_NAME="live-test", HIGHLIGHT_TODAY=TODAY)
+    server = subprocess.Popen([*CLI, "serve", "--http", base[7:]], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(base)
+        yield base
+    finally:
+        server.terminate()
+        _, errors = server.communicate(timeout=30)
+        assert server.returncode == 0, errors
+        assert "Traceback" not in errors, errors
+
+
+class Events:
+    """A Server-Sent Events response, read an event at a time (comments skipped)."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.lines = response.aiter_lines()
+
+    async def next(self, n: int, timeout: float) -> list[dict[str, str]]:
+        events: list[dict[str, str]] = []
+        current: dict[str, str] = {}
+        async with asyncio.timeout(timeout):
+            while len(events) < n:
+                line = await anext(self.lines)
+                if not line:
+                    if current:
+                        events.append(current)
+                    current = {}
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    current[name] = value.removeprefix(" ")
+        return events
+
+
+async def test_live_over_sse_once_each_and_resumed_with_last_event_id(redis: Redis, served_live: str) -> None:
+    await ingest(redis, history() + history("other"))
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=served_live, timeout=30) as client:
+        async with client.stream("GET", "/live/band") as band_stream, client.stream("GET", "/live") as all_stream:
+            assert band_stream.headers["content-type"].startswith("text/event-stream")
+            stream, every = Events(band_stream), Events(all_stream)
+            for event in tonight("other"):  # another band's: not on /live/band, on /live
+                assert (await client.post("/events", json=event, headers=headers)).status_code == 200
+            seen = []
+            for event in tonight():
+                sent = time.perf_counter()
+                response = await client.post("/events", json=[event, event], headers=headers)  # sent twice
+                assert response.status_code == 200 and response.json()[0]["applied"]
+                if event.get("song_id") in ("new", "old"):
+                    [got] = await stream.next(1, timeout=1.0)  # within a second of the write-through
+                    seen.append((got, time.perf_counter() - sent))
+            assert [(e["event"], json.loads(e["data"])["kind"]) for e, _ in seen] == [
+                ("highlight", "debut"),
+                ("highlight", "bustout"),
+            ]
+            everyone = await every.next(4, timeout=2.0)
+            assert sorted(json.loads(e["data"])["band"] for e in everyone) == ["band", "band", "other", "other"]
+            await client.post("/events", json=perf_removed("live", 1), headers=headers)
+            [retracted] = await stream.next(1, timeout=1.0)
+            assert retracted["event"] == "retracted", retracted
+            assert json.loads(retracted["data"])["id"] == "band:live:1:debut"
+        # reconnecting after the debut: the bustout and the retraction, nothing twice
+        first_id = seen[0][0]["id"]
+        async with client.stream("GET", "/live/band", headers={"Last-Event-ID": first_id}) as again:
+            missed = await Events(again).next(2, timeout=2.0)
+            assert [e["event"] for e in missed] == ["highlight", "retracted"]
+            assert [json.loads(e["data"])["kind"] for e in missed] == ["bustout", "debut"]
+    entries = await redis.xrange(keys.HIGHLIGHTS)
+    assert len(entries) == 5  # two bands' debut and bustout, one retraction: nothing twice
