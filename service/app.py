@@ -39,6 +39,7 @@ from projections.batch import (
 )
 from projections.contract import QUERIES, ErrorBody, Params, Published, Query, QueryError, Reply, parse
 from projections.events import Event, InvalidEvent, decode_event
+from projections.highlights import Pushed
 from projections.queries import Queries
 from projections.scripts import Scripts
 
@@ -461,6 +462,14 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             schema=Event,
             title=keys.EVENTS_STREAM,
             description="The event log: each entry's field __data__ holds one event's JSON (any client may XADD).",
+        )
+        broker.publisher(
+            stream=keys.HIGHLIGHTS,
+            schema=Pushed,
+            title=keys.HIGHLIGHTS,
+            description="Highlights of live plays (debuts, bustouts, milestones, first plays of a year), each "
+            "pushed once, and their retractions (same id): JSON in each entry's field __data__. Any "
+            "subscriber of this stream may read them; GET /live serves them as Server-Sent Events.",
         )
 
         @broker.subscriber(channel=CHANGED_CHANNEL)  # a channel: every process hears it

@@ -244,6 +244,15 @@ async def _dlq(url: str, action: str, ids: list[str], limit: int) -> int:
         await redis.aclose()
 
 
+def cmd_highlights(args: argparse.Namespace) -> int:
+    from .live import print_highlights
+
+    try:
+        return asyncio.run(print_highlights(resolve_url(), args.band, args.follow, args.json, args.last))
+    except KeyboardInterrupt:
+        return 0
+
+
 def cmd_dlq(args: argparse.Namespace) -> int:
     if args.action == "replay" and not args.ids and not args.all:
         print("error: name the dead-letter ids to replay, or --all", file=sys.stderr)
@@ -364,6 +373,13 @@ def parser() -> argparse.ArgumentParser:
             q.add_argument(f"--{field.name.replace('_', '-')}", dest=field.name, **_option(field))
         q.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the answer (default 10)")
         q.set_defaults(func=cmd_query)
+
+    s = sub.add_parser("highlights", help="the highlights of live plays (debuts, bustouts...), as they are pushed")
+    s.add_argument("--band", help="one band's only")
+    s.add_argument("--follow", action="store_true", help="then each new one as it is pushed, until interrupted")
+    s.add_argument("--last", type=int, default=20, help="how many of the latest to print first (default 20)")
+    s.add_argument("--json", action="store_true", help="each as its JSON, one a line")
+    s.set_defaults(func=cmd_highlights)
 
     s = sub.add_parser("dlq", help="the dead-letter stream: list entries, or replay them after a fix")
     s.add_argument("action", choices=("list", "replay"))

@@ -159,3 +159,53 @@ def sse_routes(service: Any) -> list[Any]:
         return ServerSentEvent(events(request, band))
 
     return [live_all, live_band]
+
+
+def line_of(data: bytes) -> str:
+    """A highlight as one line of text, for a terminal."""
+    from projections.highlights import Highlight, decode
+
+    h = decode(data)
+    what = {"debut": "DEBUT", "bustout": "BUSTOUT", "bustout_days": "BUSTOUT", "milestone": "MILESTONE"}
+    label = what.get(h.kind, "FIRST OF THE YEAR")
+    where = f"{h.date} {h.band} show {h.show_id} #{h.position}"
+    if not isinstance(h, Highlight):
+        return f"{where}  retracted: {label.lower()} of {h.song_id}"
+    song = h.song_title or h.song_id
+    if h.kind in ("bustout", "bustout_days"):
+        detail = f"first in {h.gap_shows} shows, {h.gap_days} days (last {h.previous_play})"
+    elif h.kind == "milestone":
+        detail = f"play number {h.play_number}"
+    elif h.kind == "first_of_year":
+        detail = f"last played {h.previous_play}"
+    else:
+        detail = "first time played"
+    return f"{where}  {label}: {song} - {detail}"
+
+
+async def print_highlights(url: str, band: str | None, follow: bool, as_json: bool, last: int) -> int:
+    """``setlist-stats highlights``: the last ``last`` highlights (of ``band``), then, with
+    ``follow``, each as it is pushed, until interrupted."""
+    redis = Redis.from_url(url)
+
+    def show(entry_id: str, data: bytes) -> None:
+        if band is None or _band_of(data) == band:
+            print(data.decode() if as_json else f"{entry_id}  {line_of(data)}", flush=True)
+
+    try:
+        entries = stream_entries(await redis.xrevrange(keys.HIGHLIGHTS, count=last * (1 if band is None else 20)))
+        mine = [(i, f.get(b"__data__", b"")) for i, f in reversed(entries)]
+        mine = [(i, d) for i, d in mine if band is None or _band_of(d) == band][-last:]
+        for entry_id, data in mine:
+            show(entry_id, data)
+        if follow:
+            fanout = Fanout(redis)
+            try:
+                async for item in fanout.follow(band, entries[0][0] if entries else None):
+                    if item is not None:
+                        show(*item)
+            finally:
+                await fanout.close()
+    finally:
+        await redis.aclose()
+    return 0

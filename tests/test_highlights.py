@@ -186,3 +186,25 @@ async def test_live_over_sse_once_each_and_resumed_with_last_event_id(redis: Red
             assert [json.loads(e["data"])["kind"] for e in missed] == ["bustout", "debut"]
     entries = await redis.xrange(keys.HIGHLIGHTS)
     assert len(entries) == 5  # two bands' debut and bustout, one retraction: nothing twice
+
+
+async def test_the_command_prints_them_and_follows(redis: Redis, live: str) -> None:
+    await ingest(redis, history())
+    env = {**{k: v for k, v in os.environ.items() if k != "REDIS_URL"}, "REDIS_URL": live}
+    follower = subprocess.Popen(
+        [*CLI, "highlights", "--band", "band", "--follow"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(1.5)  # following
+        await ingest(redis, tonight())
+        assert follower.stdout is not None
+        lines = [follower.stdout.readline(), follower.stdout.readline()]
+    finally:
+        follower.terminate()
+        follower.communicate(timeout=10)
+    assert "DEBUT: New - first time played" in lines[0]
+    assert "BUSTOUT: Old - first in 120 shows, 151 days (last 2025-01-01)" in lines[1]
+    printed = subprocess.run(
+        [*CLI, "highlights", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert [json.loads(line)["kind"] for line in printed.stdout.splitlines()] == ["debut", "bustout"]
