@@ -1,6 +1,8 @@
 """Highlights: what a live play deserves to be told the moment it is applied, as typed events.
 
-Kinds (``lua/highlights.lua`` decides them, from the projections after each apply):
+A play gets one highlight at most, of its most notable kind, in this order
+(``lua/highlights.lua`` decides, from the projections after each apply); the highlight tells
+the rest (its play number, gap in shows and days, previous play):
 
 - ``debut``: the song's first play;
 - ``bustout``: its first play in ``bustout_shows`` countable shows or more (default 101, per

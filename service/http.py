@@ -46,6 +46,7 @@ from projections.events import Event, InvalidEvent, decode_event
 
 from .app import Service, started
 from .config import Settings, http_address
+from .dashboard import dashboard_page, dashboard_routes
 from .live import sse_routes
 
 log = logging.getLogger("setlist-stats.http")
@@ -141,6 +142,13 @@ class FastAnswers:
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
                 return
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD") and scope["path"] == "/":
+            # the dashboard (the OpenAPI plugins' routes hold "/" in the Litestar app)
+            page = dashboard_page()
+            headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(page)).encode())]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": page if scope["method"] == "GET" else b""})
+            return
         await self.app(scope, receive, send)
 
 
@@ -319,7 +327,13 @@ def http_app(service: Service, token: str | None = None, max_age: int = 0, lifes
     answers = Answers(service, max_age)
     routes: list[Callable[..., Awaitable[Any]]] = [_query_route(answers, q) for q in QUERIES.values()]
     app = Litestar(
-        route_handlers=[*routes, _publish_route(service, token), *_health_routes(service), *sse_routes(service)],
+        route_handlers=[
+            *routes,
+            _publish_route(service, token),
+            *_health_routes(service),
+            *sse_routes(service),
+            *dashboard_routes(service),
+        ],
         openapi_config=OpenAPIConfig(
             title="setlist-stats",
             version="1",

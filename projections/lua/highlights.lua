@@ -1,4 +1,5 @@
---[[ highlights.lua: the highlights of a band's live plays, each pushed once; a highlight
+--[[ highlights.lua: the highlights of a band's live plays (one a play at most: its most notable
+kind, see projections/highlights.py), each pushed once; a highlight
 that no longer holds (its play removed, its show removed, an earlier play of the song added)
 is retracted.
 
@@ -57,19 +58,17 @@ for _, sk in ipairs(redis.call('ZRANGEBYLEX', K_ORDER, '[' .. first_day, '(' .. 
       for entry in entries(t, from, cut(t, key, true)) do
         local _, pos4 = play_parts(entry)
         local n = entry_number(entry)
+        -- one highlight a play: its most notable kind
         if not prev then
           deserve('debut', sk, pos4, song, n)
         else
           local prev_sk = play_parts(prev)
           local gap_shows = here - show_index(prev_sk)
           local gap_days = ordinal(string.sub(sk, 1, 10)) - ordinal(string.sub(prev_sk, 1, 10))
-          if gap_shows >= min_shows then deserve('bustout', sk, pos4, song, n, prev, gap_shows, gap_days) end
-          if gap_days >= min_days then deserve('bustout_days', sk, pos4, song, n, prev, gap_shows, gap_days) end
-          if string.sub(prev_sk, 1, 4) < string.sub(sk, 1, 4) then
-            deserve('first_of_year', sk, pos4, song, n, prev, gap_shows, gap_days)
-          end
+          local kind = (gap_shows >= min_shows and 'bustout') or (gap_days >= min_days and 'bustout_days')
+            or (MILESTONES[n] and 'milestone') or (string.sub(prev_sk, 1, 4) < string.sub(sk, 1, 4) and 'first_of_year')
+          if kind then deserve(kind, sk, pos4, song, n, prev, gap_shows, gap_days) end
         end
-        if MILESTONES[n] then deserve('milestone', sk, pos4, song, n) end
         prev = entry
       end
     end
