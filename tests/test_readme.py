@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
+import msgspec
+import pytest
 from conftest import ingest
 from factory import perf, show
 from redis.asyncio import Redis
 
+from projections import keys
 from projections.contract import markdown_table
+from projections.highlights import Highlight
 from projections.queries import Queries
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -61,3 +67,37 @@ def test_readme_table_of_queries_is_the_contracts() -> None:
     found = re.search(r"<!-- queries:.*?-->\n(.*?)\n<!-- /queries -->", text, re.S)
     assert found, "the README has no table of queries"
     assert found.group(1) == markdown_table(), "run `setlist-stats docs queries` and put its table in the README"
+
+
+async def test_readme_chat_bot_block(redis: Redis, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's ten-line subscriber of the highlights stream hears a pushed highlight."""
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if "ss:highlights" in b).replace("redis://localhost:6379", redis_url)
+    assert len([line for line in code.splitlines() if line.strip()]) <= 12
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    broker = namespace["broker"]
+    async with broker:
+        await broker.start()
+        await asyncio.sleep(0.5)  # the group exists, reading from now on
+        bustout = Highlight(
+            id="phish:1:2:bustout",
+            kind="bustout",
+            band="phish",
+            show_id="1",
+            position=2,
+            song_id="fee",
+            song_title="Fee",
+            date="2025-06-01",
+            play_number=80,
+            previous_play="2020-01-01",
+            gap_shows=130,
+            gap_days=1978,
+        )
+        await redis.xadd(keys.HIGHLIGHTS, {"__data__": msgspec.json.encode(bustout)})
+        for _ in range(50):
+            if "BUSTOUT! Fee at 1 (first in 130 shows)" in capsys.readouterr().out:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the chat bot did not tell the bustout")
