@@ -66,6 +66,11 @@ async def test_the_page_in_chromium(redis: Redis, site: str) -> None:
     overdue = [r["song_title"] for r in ref.gaps("goose", now, limit=15, sort="shows")]
     hot = [r["song_title"] for r in ref.velocity("goose", now, limit=15)]
     most_overdue = ref.gaps("goose", TODAY, limit=1, sort="shows")[0]
+    last_day = "2025-06-29"  # Goose's last show with a setlist
+    debuts = [r["song_title"] for r in ref.debuts("goose", last_day, 365)["debuts"]]
+    bustouts = [r["song_title"] for r in ref.bustouts("goose", last_day, 365, None, "days")["bustouts"]]
+    overdue_then = [r["song_title"] for r in ref.gaps("goose", last_day, limit=15, sort="shows")]
+    assert debuts and bustouts
     ARTIFACTS.mkdir(exist_ok=True)
     problems: list[str] = []
     async with async_playwright() as p:
@@ -79,6 +84,19 @@ async def test_the_page_in_chromium(redis: Redis, site: str) -> None:
             assert await cells(page, "#overdue tbody tr td:first-child") == overdue
             assert await cells(page, "#hot tbody tr td:first-child") == hot
             assert await page.locator("#trends-chart svg rect").count() > 5  # the chart is drawn
+            # as of the last show's day: that year's bustouts and debuts, as the reference has them
+            await page.fill("#as-of", last_day)
+            await page.dispatch_event("#as-of", "change")
+            await page.wait_for_function(
+                f"document.querySelectorAll('#debuts tbody tr').length === {min(len(debuts), 12)}"
+                " && !document.querySelector('#debuts tbody td.muted')"
+            )
+            assert await cells(page, "#debuts tbody tr td:first-child") == debuts[:12]
+            assert await cells(page, "#bustouts tbody tr td:first-child") == bustouts[:12]
+            assert await cells(page, "#overdue tbody tr td:first-child") == overdue_then
+            await page.fill("#as-of", "")
+            await page.dispatch_event("#as-of", "change")
+            await page.wait_for_function(f"document.querySelector('#overdue tbody td').textContent === {overdue[0]!r}")
             await page.select_option("#period", "month")
             await page.wait_for_function("document.querySelectorAll('#trends-chart svg rect').length > 40")
             # a song's history on a click
