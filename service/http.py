@@ -27,7 +27,7 @@ import inspect
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote
 
@@ -349,17 +349,23 @@ def http_app(service: Service, token: str | None = None, max_age: int = 0, lifes
     return FastAnswers(app, answers)
 
 
-def _server(config: Any) -> Any:
+def _server(config: Any, on_exit: Callable[[], Coroutine[Any, Any, None]]) -> Any:
     """uvicorn's server, stopping on SIGINT or SIGTERM as ``serve`` does without HTTP (a
-    clean exit, status 0), where uvicorn's own would raise the signal again once stopped."""
+    clean exit, status 0), where uvicorn's own would raise the signal again once stopped.
+    ``on_exit`` runs at the signal: it ends the open event streams (GET /live), which uvicorn
+    would otherwise wait for before it stops."""
     import uvicorn
 
     class Server(uvicorn.Server):
+        def stop(self, sig: int, frame: Any) -> None:
+            self.handle_exit(sig, frame)
+            self._ending: asyncio.Task[None] = asyncio.get_running_loop().create_task(on_exit())
+
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.handle_exit, sig, None)
+                loop.add_signal_handler(sig, self.stop, sig, None)
             try:
                 yield
             finally:
@@ -394,5 +400,11 @@ async def serve_http(app: FastStream, settings: Settings) -> None:
         log_level="warning",
         proxy_headers=False,  # the client's address is not used
         server_header=False,
+        timeout_graceful_shutdown=5,  # then a request still under way is cut off
     )
-    await _server(config).serve()
+
+    async def end_streams() -> None:
+        if service.fanout is not None:
+            await service.fanout.close()
+
+    await _server(config, end_streams).serve()

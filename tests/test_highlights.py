@@ -208,3 +208,25 @@ async def test_the_command_prints_them_and_follows(redis: Redis, live: str) -> N
         [*CLI, "highlights", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert [json.loads(line)["kind"] for line in printed.stdout.splitlines()] == ["debut", "bustout"]
+
+
+async def test_serve_stops_promptly_with_a_follower_connected(redis: Redis, redis_url: str) -> None:
+    """A dashboard left open (its event stream) does not hold `serve --http` on SIGTERM."""
+    base = f"http://127.0.0.1:{free_port()}"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
+    env.update(REDIS_URL=redis_url, CONSUMER_NAME="stop-test")
+    server = subprocess.Popen([*CLI, "serve", "--http", base[7:]], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_ready(base)
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client, client.stream("GET", "/live") as stream:
+            assert stream.status_code == 200
+            started = time.perf_counter()
+            server.terminate()
+            _, errors = await asyncio.to_thread(server.communicate, timeout=20)
+            assert time.perf_counter() - started < 4, "serve waited for the open event stream"
+        assert server.returncode == 0, errors
+        assert "Traceback" not in errors, errors
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
