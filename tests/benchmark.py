@@ -789,6 +789,11 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
             await drained(redis)  # start from an empty backlog
             await live("live_visibility", backfill=backfill)
             consumer.stop()
+            print("highlights: write-through to the SSE stream, idle and during a backfill", file=sys.stderr)
+            await drained(redis)
+            import bench_live  # it reuses this module's backfill publisher
+
+            results["highlights"] = await bench_live.highlight_phases(server.url, quick)
 
             plays_per_band = 2_000 if quick else 20_000
             print(f"scale: 50 bands x {plays_per_band} plays", file=sys.stderr)
@@ -898,6 +903,8 @@ def record(results: dict[str, Any]) -> Path:
         "asked_during_a_backfill_p99_ms": results["asked_during_a_backfill"]["song"]["p99_ms"],
         "asked_during_a_backfill_eps": results["asked_during_a_backfill"]["backfill_events_per_s"],
         **http_columns(results["http"]),
+        "highlight_idle_p99_ms": results["highlights"]["idle"]["p99_ms"],
+        "highlight_backfill_p99_ms": results["highlights"]["during_backfill"]["p99_ms"],
     }
     csv_path = ROOT / "docs" / "benchmarks.csv"
     rows: list[dict[str, Any]] = []
