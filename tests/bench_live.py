@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_http
 import datasets
-from benchmark import _backfill_process, lines, summary
+from benchmark import _backfill_process, drained, lines, summary
 from conftest import wait_ready
 from redis.asyncio import Redis
 
@@ -113,6 +113,9 @@ async def highlight_phases(url: str, quick: bool) -> dict[str, Any]:
     process = bench_http.serve(url, role="all", http=f"127.0.0.1:{port}")
     try:
         wait_ready(base, timeout=60)
+        redis = Redis.from_url(url)
+        await drained(redis)  # what earlier phases left in the stream, applied first
+        await redis.aclose()
         n = 100 if quick else 300
         backfill = [{**e, "band": "backfill", "event_id": "bf-" + e["event_id"]} for e in datasets.grateful_dead()]
         return {

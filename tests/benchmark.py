@@ -790,7 +790,6 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
             await live("live_visibility", backfill=backfill)
             consumer.stop()
             print("highlights: write-through to the SSE stream, idle and during a backfill", file=sys.stderr)
-            await drained(redis)
             import bench_live  # it reuses this module's backfill publisher
 
             results["highlights"] = await bench_live.highlight_phases(server.url, quick)

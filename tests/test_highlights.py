@@ -230,3 +230,14 @@ async def test_serve_stops_promptly_with_a_follower_connected(redis: Redis, redi
         if server.poll() is None:
             server.kill()
             server.communicate()
+
+
+async def test_a_rebuild_pushes_nothing_and_nothing_is_pushed_again_after_it(redis: Redis, live: str) -> None:
+    from service.rebuild import rebuild
+
+    await ingest(redis, history() + tonight())
+    before = await pushed(redis)
+    assert sorted(h.kind for h in before) == ["bustout", "debut"]
+    await rebuild(redis, grace=0)
+    await ingest(redis, [perf("live", 4, "filler")])  # an apply on the new generation
+    assert await pushed(redis) == before
