@@ -34,33 +34,28 @@ Kind = Literal["debut", "bustout", "bustout_days", "milestone", "first_of_year"]
 STREAM_CAP = 100_000
 
 
-class Highlight(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type", tag="Highlight"):
-    """A notable live play."""
-
+class _Pushed(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type"):
     id: str
     kind: Kind
     band: str
     show_id: str
     position: int
     song_id: str
-    song_title: str | None = None
     date: str
+
+
+class Highlight(_Pushed, tag="Highlight", frozen=True, kw_only=True):
+    """A notable live play."""
+
+    song_title: str | None = None
     play_number: int
     previous_play: str | None = None
     gap_shows: int | None = None
     gap_days: int | None = None
 
 
-class HighlightRetracted(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type", tag="HighlightRetracted"):
+class HighlightRetracted(_Pushed, tag="HighlightRetracted", frozen=True, kw_only=True):
     """A highlight pushed earlier that no longer holds (same ``id``)."""
-
-    id: str
-    kind: Kind
-    band: str
-    show_id: str
-    position: int
-    song_id: str
-    date: str
 
 
 Pushed: TypeAlias = Highlight | HighlightRetracted

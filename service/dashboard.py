@@ -14,17 +14,26 @@ from __future__ import annotations
 import datetime as dt
 import html
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Response, get
-from litestar.exceptions import NotFoundException
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.openapi import ResponseSpec
+from litestar.params import PathParameter, QueryParameter
 
 from projections import keys
 from projections.batch import active_generations
 from projections.contract import QueryError, parse
+from projections.events import BAND_PATTERN, ID_MAX, ID_PATTERN
 
 CSS, JS, SVG = "text/css", "text/javascript", "image/svg+xml"
+#: A chart's band: its slug, ``.svg`` after it
+ChartBand = Annotated[str, PathParameter(pattern=BAND_PATTERN.removesuffix("$") + r"(\.svg)?$")]
+Band = Annotated[str, PathParameter(pattern=BAND_PATTERN)]
+Period = Annotated[Literal["month", "quarter", "year"], QueryParameter()]
+SongId = Annotated[str, QueryParameter(pattern=ID_PATTERN, max_length=ID_MAX)]
+AsOf = Annotated[dt.date | None, QueryParameter()]
 FILES = {"dashboard.css": CSS, "dashboard.js": JS}
 W, H, PAD = 1000, 260, 28  # a chart's drawing box (the SVG scales to its container)
 
@@ -105,29 +114,55 @@ def dashboard_routes(service: Any) -> list[Any]:
         try:
             body, _ = await service.versioned(parse(query, given, strict=False))
         except QueryError as exc:
-            raise NotFoundException(exc.message) from None
+            if exc.code == "not_found":
+                raise NotFoundException(exc.message) from None
+            raise HTTPException(status_code=422, detail=exc.message) from None
         return msgspec.json.decode(body)
 
+    charted = {
+        200: ResponseSpec(data_container=None, description="the chart (image/svg+xml)", media_type=SVG),
+        404: ResponseSpec(data_container=None, description="no such band (or song)"),
+        422: ResponseSpec(data_container=None, description="a bad parameter, named"),
+    }
+
     @get("/static/{name:str}", include_in_schema=False)
-    async def static(name: str) -> Response[bytes]:
+    async def static(name: Annotated[str, PathParameter()]) -> Response[bytes]:
         if name not in FILES:
             raise NotFoundException(f"no file {name}")
         return Response(_file(name), media_type=FILES[name], headers={"Cache-Control": "max-age=300"})
 
-    @get("/charts/trends/{band:str}", summary="Shows per period, as an SVG chart", tags=["dashboard"])
-    async def trends(band: str, period: str = "year", as_of: str | None = None) -> Response[bytes]:
+    @get(
+        "/charts/trends/{band:str}",
+        summary="Shows per period, as an SVG chart",
+        tags=["dashboard"],
+        media_type=SVG,
+        responses=charted,
+    )
+    async def trends(band: ChartBand, period: Period = "year", as_of: AsOf = None) -> Response[bytes]:
         band = band.removesuffix(".svg")
-        rows = await answer("trends", {"band": band, "period": period, "as_of": as_of})
+        rows = await answer("trends", {"band": band, "period": period, "as_of": as_of and as_of.isoformat()})
         return Response(trends_svg(rows["trends"], period), media_type=SVG)
 
-    @get("/charts/song/{band:str}", summary="A song's gaps (song_id=...), as an SVG chart", tags=["dashboard"])
-    async def song(band: str, song_id: str, as_of: str | None = None) -> Response[bytes]:
-        data = await answer("song", {"band": band.removesuffix(".svg"), "song_id": song_id, "as_of": as_of})
+    @get(
+        "/charts/song/{band:str}",
+        summary="A song's gaps (song_id=...), as an SVG chart",
+        tags=["dashboard"],
+        media_type=SVG,
+        responses=charted,
+    )
+    async def song(band: ChartBand, song_id: SongId, as_of: AsOf = None) -> Response[bytes]:
+        given = {"band": band.removesuffix(".svg"), "song_id": song_id, "as_of": as_of and as_of.isoformat()}
+        data = await answer("song", given)
         return Response(song_svg(data), media_type=SVG)
 
-    @get("/dashboard/latest-show/{band:str}", summary="The band's newest show up to a date", tags=["dashboard"])
-    async def latest(band: str, as_of: str | None = None) -> dict[str, str | None]:
-        day = as_of or dt.datetime.now(dt.UTC).date().isoformat()
+    @get(
+        "/dashboard/latest-show/{band:str}",
+        summary="The band's newest show up to a date",
+        tags=["dashboard"],
+        responses={422: ResponseSpec(data_container=None, description="a bad date")},
+    )
+    async def latest(band: Band, as_of: AsOf = None) -> dict[str, str | None]:
+        day = (as_of or dt.datetime.now(dt.UTC).date()).isoformat()
         generation = (await active_generations(service.redis))[0]
         order = keys.band_key(band, "order", generation)
         newest = await service.redis.zrevrangebylex(order, f"({day}~", "-", start=0, num=1)

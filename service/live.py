@@ -14,14 +14,16 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from litestar import Request, get
+from litestar.params import PathParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from redis.asyncio import Redis
 
 from projections import keys
 from projections.apply import stream_id_key
+from projections.events import BAND_PATTERN
 from projections.values import stream_entries, text
 
 log = logging.getLogger("setlist-stats")
@@ -54,6 +56,7 @@ class Fanout:
         self.redis = redis
         self.followers: set[asyncio.Queue[Entry | None]] = set()
         self.task: asyncio.Task[None] | None = None
+        self.closing = False
 
     async def _last_id(self) -> str:
         """The stream's newest entry id ("0-0" while it has none): reading goes on from it."""
@@ -70,6 +73,8 @@ class Fanout:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self.closing:  # redis-py turns a cancelled blocking read into a TimeoutError
+                    return
                 log.exception("reading %s failed; again in a second", keys.HIGHLIGHTS)
                 await asyncio.sleep(1)
                 continue
@@ -91,6 +96,7 @@ class Fanout:
             self.task = asyncio.get_running_loop().create_task(self._read())
 
     async def close(self) -> None:
+        self.closing = True
         for queue in list(self.followers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
@@ -155,7 +161,9 @@ def sse_routes(service: Any) -> list[Any]:
         return ServerSentEvent(events(request, None))
 
     @get("/live/{band:str}", summary="One band's highlights as they are pushed (Server-Sent Events)", tags=["live"])
-    async def live_band(request: Request[Any, Any, Any], band: str) -> ServerSentEvent:
+    async def live_band(
+        request: Request[Any, Any, Any], band: Annotated[str, PathParameter(pattern=BAND_PATTERN)]
+    ) -> ServerSentEvent:
         return ServerSentEvent(events(request, band))
 
     return [live_all, live_band]

@@ -746,8 +746,14 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
 
             consumer.stop()  # the HTTP phases run handlers of their own (each request answered once)
             results["http"] = await http_phases(server.url, last_show, results["seed"], quick, before, n, queries)
+            # before the floods below: they leave a backlog behind (by construction)
+            print("highlights: write-through to the SSE stream, idle and during a backfill", file=sys.stderr)
+            import bench_live  # it reuses this module's backfill publisher
+
+            results["highlights"] = await bench_live.highlight_phases(server.url, quick)
             consumer = Consumer(server.url)
             await ready(server.url)
+            await drained(redis)  # what the highlights phase's flood left
 
             print("live visibility during a backfill", file=sys.stderr)
             backfill = [{**e, "band": "backfill", "event_id": "bf-" + e["event_id"]} for e in datasets.grateful_dead()]
@@ -789,10 +795,6 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
             await drained(redis)  # start from an empty backlog
             await live("live_visibility", backfill=backfill)
             consumer.stop()
-            print("highlights: write-through to the SSE stream, idle and during a backfill", file=sys.stderr)
-            import bench_live  # it reuses this module's backfill publisher
-
-            results["highlights"] = await bench_live.highlight_phases(server.url, quick)
 
             plays_per_band = 2_000 if quick else 20_000
             print(f"scale: 50 bands x {plays_per_band} plays", file=sys.stderr)

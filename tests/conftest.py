@@ -8,10 +8,12 @@ their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +32,8 @@ from service.config import Settings
 from service.embedded import RedisServer
 from service.http import http_app
 from service.ingest import Settled, publish, wait_settled
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +130,31 @@ def wait_ready(base: str, timeout: float = 30.0) -> None:
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{base} is not ready after {timeout} s")
+
+
+@contextlib.contextmanager
+def serving_http(redis_url: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``setlist-stats serve --http`` on a free port (``env`` added to its environment), ready;
+    yields its base URL and process. On leaving, it is stopped and must exit cleanly."""
+    base = f"http://127.0.0.1:{free_port()}"
+    environment = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
+    environment.update(REDIS_URL=redis_url, API_TOKEN=TOKEN, **env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--http", base[7:]],
+        cwd=ROOT,
+        env=environment,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_ready(base)
+        yield base, server
+    finally:
+        if server.poll() is None:
+            server.terminate()
+        _, errors = server.communicate(timeout=30)
+        assert server.returncode == 0, errors
+        assert "Traceback" not in errors, errors
 
 
 def shared_data(name: str) -> Path:

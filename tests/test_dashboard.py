@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 import datasets
 import httpx
 import pytest
-from conftest import TOKEN, free_port, ingest, shared_data, wait_ready
+from conftest import TOKEN, ingest, serving_http, shared_data
 from factory import perf, show
 from redis.asyncio import Redis
 from reference import Reference
@@ -36,23 +34,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def site(redis: Redis, redis_url: str) -> Iterator[str]:
-    base = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
-    env.update(REDIS_URL=redis_url, API_TOKEN=TOKEN, CONSUMER_NAME="dashboard", HIGHLIGHT_TODAY=TODAY)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--http", base[7:]],
-        cwd=ROOT,
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_ready(base)
+    with serving_http(redis_url, CONSUMER_NAME="dashboard", HIGHLIGHT_TODAY=TODAY) as (base, _):
         yield base
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=30)
-        assert "Traceback" not in errors, errors
 
 
 async def test_the_page_in_chromium(redis: Redis, site: str) -> None:

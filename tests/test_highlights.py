@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import TOKEN, free_port, ingest, settings_for_tests, wait_ready
+from conftest import TOKEN, ingest, serving_http, settings_for_tests
 from factory import perf, perf_removed, show
 from redis.asyncio import Redis
 from reference import Reference, highlights
@@ -114,18 +114,8 @@ async def test_a_show_outside_the_window_pushes_nothing(redis: Redis, live: str)
 
 @pytest.fixture
 def served_live(redis: Redis, redis_url: str) -> Iterator[str]:
-    base = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
-    env.update(REDIS_URL=redis_url, API_TOKEN=TOKEN, CONSUMER_NAME="live-test", HIGHLIGHT_TODAY=TODAY)
-    server = subprocess.Popen([*CLI, "serve", "--http", base[7:]], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(base)
+    with serving_http(redis_url, CONSUMER_NAME="live-test", HIGHLIGHT_TODAY=TODAY) as (base, _):
         yield base
-    finally:
-        server.terminate()
-        _, errors = server.communicate(timeout=30)
-        assert server.returncode == 0, errors
-        assert "Traceback" not in errors, errors
 
 
 class Events:
@@ -212,24 +202,13 @@ async def test_the_command_prints_them_and_follows(redis: Redis, live: str) -> N
 
 async def test_serve_stops_promptly_with_a_follower_connected(redis: Redis, redis_url: str) -> None:
     """A dashboard left open (its event stream) does not hold `serve --http` on SIGTERM."""
-    base = f"http://127.0.0.1:{free_port()}"
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
-    env.update(REDIS_URL=redis_url, CONSUMER_NAME="stop-test")
-    server = subprocess.Popen([*CLI, "serve", "--http", base[7:]], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_ready(base)
+    with serving_http(redis_url, CONSUMER_NAME="stop-test") as (base, server):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client, client.stream("GET", "/live") as stream:
             assert stream.status_code == 200
             started = time.perf_counter()
             server.terminate()
-            _, errors = await asyncio.to_thread(server.communicate, timeout=20)
+            await asyncio.to_thread(server.wait, 20)
             assert time.perf_counter() - started < 4, "serve waited for the open event stream"
-        assert server.returncode == 0, errors
-        assert "Traceback" not in errors, errors
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.communicate()
 
 
 async def test_a_rebuild_pushes_nothing_and_nothing_is_pushed_again_after_it(redis: Redis, live: str) -> None:
