@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import redis
 import uvloop
 
 from projections.contract import QUERIES, QueryError, described, field_doc
@@ -420,7 +421,18 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     args = parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        status = int(args.func(args))
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return status
+    except (redis.exceptions.ConnectionError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):  # the reader went away (`query ... | head`): nothing to say
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        url = os.environ.get("REDIS_URL") or "the embedded Redis"
+        print(f"error: cannot reach Redis at {redacted(url)}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

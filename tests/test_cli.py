@@ -290,3 +290,44 @@ def test_import_csv_reports_and_refuses_by_line(served: str, tmp_path: Path) -> 
     assert json.loads(again.stdout)["published"] == 0
     missing = run("import", "csv", str(path), *flags[:-4], "--set-column", "Set", REDIS_URL=served)
     assert missing.returncode == 1 and "has no column 'Set'" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["query", "stats", "--band", "b"],
+        ["ingest", "-", "--wait"],
+        ["dlq", "list"],
+        ["highlights"],
+        ["rebuild"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_redis_unreachable_is_one_clear_line(command: list[str]) -> None:
+    port = free_port()  # nothing listens there
+    result = run(
+        *command, stdin=json.dumps(show("s1", "2001-01-01")), REDIS_URL=f"redis://user:hunter2@127.0.0.1:{port}/0"
+    )
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: cannot reach Redis at redis://***@127.0.0.1:{port}/0: "), line
+
+
+def test_query_into_a_closed_pipe_ends_quietly(served: str) -> None:
+    events = [show("s0", "2000-01-01")] + [
+        e for i in range(1, 1500) for e in (show(f"s{i}", "2001-01-01", show_order=i), perf(f"s{i}", 1, "a"))
+    ]
+    run("ingest", "-", "--wait", stdin="\n".join(json.dumps(e) for e in events), REDIS_URL=served)
+    query = subprocess.Popen(
+        [*CLI, "query", "song", "--band", "band", "--song-id", "a"],
+        cwd=ROOT,
+        env=env(REDIS_URL=served),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert query.stdout is not None
+    query.stdout.readline()
+    query.stdout.close()  # as `| head -1` does
+    _, errors = query.communicate(timeout=60)
+    assert b"Traceback" not in errors and b"BrokenPipe" not in errors, errors
