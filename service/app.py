@@ -62,6 +62,8 @@ REPLY_PREFIX = "setlist-stats.reply"
 #: The request/reply list of a write-through publish: the body is one event; the reply
 #: comes once it is in the stream and applied (see ``Service.publish``).
 PUBLISH_LIST = "setlist-stats.publish"
+#: The header of a write-through naming when its caller gives up (Unix time, seconds).
+EXPIRES_HEADER = "expires"
 #: Milliseconds the consumers keep giving way to live events after a write-through.
 LIVE_WINDOW_MS = 600_000
 #: While they do (or its process answers questions: ``SERVED_WINDOW``), seconds a consumer
@@ -153,7 +155,12 @@ def _parameters_of(query: Query) -> Any:
 
 async def _event_of(message: Any, original_decoder: Any) -> Event:
     """The write-through's decoder: the body checked as an event, or refused (``QueryError``
-    with code ``invalid_event``, naming the field)."""
+    with code ``invalid_event``, naming the field); a request whose caller has given up
+    (``EXPIRES_HEADER`` passed: it waited in the list with no ``serve`` to take it) is
+    dropped, not appended."""
+    expires = (message.headers or {}).get(EXPIRES_HEADER)
+    if expires and float(expires) < time.time():
+        raise QueryError("expired", "the caller gave up waiting before this write-through was taken; not appended")
     try:
         return decode_event(message.body)
     except InvalidEvent as exc:

@@ -109,8 +109,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lines(paths: list[str]) -> list[bytes]:
-    lines: list[bytes] = []
+def _lines(paths: list[str]) -> list[tuple[str, bytes]]:
+    """Each non-blank line of the files ('-': standard input), with where it is ("FILE line N")."""
+    lines: list[tuple[str, bytes]] = []
     for path in paths:
         if path == "-":
             data = sys.stdin.buffer.read()
@@ -119,11 +120,12 @@ def _lines(paths: list[str]) -> list[bytes]:
                 data = Path(path).read_bytes()
             except OSError as exc:
                 raise SystemExit(f"cannot read {path}: {exc.strerror}") from None
-        lines.extend(line for line in data.splitlines() if line.strip())
+        name = "stdin" if path == "-" else path
+        lines.extend((f"{name} line {n}", line) for n, line in enumerate(data.splitlines(), 1) if line.strip())
     return lines
 
 
-async def _ingest(url: str, lines: list[bytes], wait: bool, timeout: float) -> int:
+async def _ingest(url: str, lines: list[tuple[str, bytes]], wait: bool, timeout: float) -> int:
     from redis.asyncio import Redis
 
     from .ingest import publish, wait_settled
@@ -132,7 +134,7 @@ async def _ingest(url: str, lines: list[bytes], wait: bool, timeout: float) -> i
     redis = Redis.from_url(url)
     try:
         with Progress("published", len(lines)) as bar:
-            ids = await publish(redis, lines, progress=bar.advance)
+            ids = await publish(redis, [line for _, line in lines], progress=bar.advance)
         print(f"published {len(ids)} events", file=sys.stderr)
         if not wait:
             return 0
@@ -141,29 +143,37 @@ async def _ingest(url: str, lines: list[bytes], wait: bool, timeout: float) -> i
     finally:
         await redis.aclose()
     print(json.dumps({"published": settled.published, "applied": settled.applied, "dead_lettered": settled.dead}))
+    where = {entry_id: label for entry_id, (label, _) in zip(ids, lines, strict=True)}
     for entry_id, reason in list(settled.reasons.items())[:20]:
-        print(f"dead-lettered {entry_id}: {reason}", file=sys.stderr)
-    return 0
+        print(f"dead-lettered {where[entry_id]} (entry {entry_id}): {reason}", file=sys.stderr)
+    if settled.dead > 20:
+        print(f"... and {settled.dead - 20} more: setlist-stats dlq list", file=sys.stderr)
+    return 1 if settled.dead else 0
 
 
-async def _ingest_live(url: str, lines: list[bytes], timeout: float) -> int:
+async def _ingest_live(url: str, lines: list[tuple[str, bytes]], timeout: float) -> int:
     """Each event through the write-through publish, in order: applied when this returns."""
     from .client import StatsClient
 
     applied = refused = 0
     async with StatsClient(url, timeout=timeout) as client:
-        for number, line in enumerate(lines, 1):
+        for where, line in lines:
             try:
                 result = await client.publish(json.loads(line))
             except (ValueError, QueryError) as exc:
                 message = exc.message if isinstance(exc, QueryError) else f"not valid JSON: {exc}"
-                print(f"refused line {number}: {message}", file=sys.stderr)
+                print(f"refused {where}: {message}", file=sys.stderr)
                 refused += 1
                 continue
+            except TimeoutError:
+                raise TimeoutError(
+                    f"{where} got no answer within {timeout} s: is `setlist-stats serve` running (its handlers)? "
+                    "It was not appended, nor will it be: a write-through expires with its caller's wait"
+                ) from None
             if result["applied"]:
                 applied += 1
             else:
-                print(f"line {number} is in the stream as {result['id']}: {result.get('error')}", file=sys.stderr)
+                print(f"{where} is in the stream as {result['id']}: {result.get('error')}", file=sys.stderr)
     print(json.dumps({"published": len(lines) - refused, "applied": applied, "refused": refused}))
     return 1 if refused else 0
 
@@ -223,24 +233,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _dlq(url: str, action: str, ids: list[str], limit: int) -> int:
+async def _dlq(url: str, action: str, ids: list[str], limit: int, timeout: float) -> int:
     from redis.asyncio import Redis
 
     from . import dlq
+    from .ingest import wait_settled
 
     redis = Redis.from_url(url)
     try:
         if action == "list":
-            for entry in await dlq.list_dead(redis, count=limit):
+            entries = await dlq.list_dead(redis, count=limit)
+            for entry in entries:
                 print(json.dumps(entry))
+            if not entries:
+                print("the dead-letter stream is empty", file=sys.stderr)
             return 0
         try:
+            if action == "drop":
+                print(json.dumps({"dropped": await dlq.drop(redis, ids)}))
+                return 0
             replayed = await dlq.replay(redis, ids or None)
         except KeyError as exc:
             print(f"error: {exc.args[0]}", file=sys.stderr)
             return 2
-        print(json.dumps({"replayed": len(replayed)}))
-        return 0
+        try:
+            settled = await wait_settled(redis, replayed, timeout=timeout)
+        except TimeoutError:
+            print(json.dumps({"replayed": len(replayed), "applied": None}))
+            print(f"replayed, not applied within {timeout} s: is `setlist-stats serve` running?", file=sys.stderr)
+            return 1
+        print(json.dumps({"replayed": len(replayed), "applied": settled.applied, "failed_again": settled.dead}))
+        for entry_id, reason in settled.reasons.items():
+            print(f"failed again ({entry_id}, parked anew): {reason}", file=sys.stderr)
+        return 1 if settled.dead else 0
     finally:
         await redis.aclose()
 
@@ -258,7 +283,10 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if args.action == "replay" and not args.ids and not args.all:
         print("error: name the dead-letter ids to replay, or --all", file=sys.stderr)
         return 2
-    return asyncio.run(_dlq(resolve_url(), args.action, args.ids, args.limit))
+    if args.action == "drop" and not args.ids:
+        print("error: name the dead-letter ids to drop", file=sys.stderr)
+        return 2
+    return asyncio.run(_dlq(resolve_url(), args.action, args.ids, args.limit, args.timeout))
 
 
 async def _rebuild(url: str, grace: float) -> int:
@@ -350,7 +378,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("ingest", help="publish JSON-lines files of events ('-' for stdin)")
     s.add_argument("files", nargs="+", metavar="FILE")
-    s.add_argument("--wait", action="store_true", help="return when every event is applied or dead-lettered")
+    s.add_argument(
+        "--wait",
+        action="store_true",
+        help="return when every event is applied or dead-lettered; each dead-lettered one is named by its file "
+        "and line, and the exit status is 1 when any was",
+    )
     s.add_argument(
         "--live",
         action="store_true",
@@ -382,10 +415,15 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="each as its JSON, one a line")
     s.set_defaults(func=cmd_highlights)
 
-    s = sub.add_parser("dlq", help="the dead-letter stream: list entries, or replay them after a fix")
-    s.add_argument("action", choices=("list", "replay"))
-    s.add_argument("ids", nargs="*", metavar="ID", help="dead-letter entry ids (replay)")
+    s = sub.add_parser(
+        "dlq", help="the dead-letter stream: list entries, replay them after a fix, or drop them for good"
+    )
+    s.add_argument("action", choices=("list", "replay", "drop"))
+    s.add_argument("ids", nargs="*", metavar="ID", help="dead-letter entry ids (replay, drop)")
     s.add_argument("--all", action="store_true", help="replay every parked entry")
+    s.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds replay waits for the entries to be applied (default 60)"
+    )
     s.add_argument("--limit", type=int, default=100, help="entries listed at most (default 100)")
     s.set_defaults(func=cmd_dlq)
 

@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Coroutine
 from types import TracebackType
@@ -35,7 +36,7 @@ from faststream.redis import RedisBroker
 
 from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
-from .app import PUBLISH_LIST, REPLY_PREFIX, query_subject
+from .app import EXPIRES_HEADER, PUBLISH_LIST, REPLY_PREFIX, query_subject
 
 __all__ = ["QueryError", "StatsClient"]
 
@@ -117,17 +118,24 @@ class StatsClient:
         stream and applied before this returns ``{"id": stream id, "applied": true}``, so the
         next query sees it even while the consumer works through a backlog. An invalid event
         raises ``QueryError`` (code ``invalid_event``, naming the field) and is not appended."""
-        result: dict[str, Any] = self._result(_decode(await self._request(event, queue=PUBLISH_LIST)))
+        result: dict[str, Any] = self._result(_decode(await self._request(event, queue=PUBLISH_LIST, expires=True)))
         return result
 
-    async def _request(self, body: Any, channel: str | None = None, queue: str | None = None) -> bytes:
+    async def _request(
+        self, body: Any, channel: str | None = None, queue: str | None = None, expires: bool = False
+    ) -> bytes:
         """Publish ``body`` to a pub/sub ``channel`` or a list (``queue``) and wait for its
-        reply; raises ``TimeoutError`` after ``timeout`` seconds."""
+        reply; raises ``TimeoutError`` after ``timeout`` seconds. With ``expires``, the request
+        carries the time it is given up at (``EXPIRES_HEADER``): a handler that takes it later
+        (a ``serve`` started after the caller gave up) drops it instead of carrying it out."""
         correlation_id = uuid.uuid4().hex
         reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[correlation_id] = reply
+        headers = {EXPIRES_HEADER: f"{time.time() + self.timeout:.3f}"} if expires else None
         try:
-            await self.broker.publish(body, channel, list=queue, reply_to=self.replies, correlation_id=correlation_id)
+            await self.broker.publish(
+                body, channel, list=queue, reply_to=self.replies, correlation_id=correlation_id, headers=headers
+            )
             return await asyncio.wait_for(reply, self.timeout)
         finally:
             self._waiting.pop(correlation_id, None)

@@ -46,3 +46,17 @@ async def replay(redis: Redis, ids: list[str] | None = None) -> list[str]:
             added, *_ = await pipe.execute()
         new_ids.append(text(added))
     return new_ids
+
+
+async def drop(redis: Redis, ids: list[str]) -> int:
+    """Remove parked entries for good (their source entries stay in the log, never applied)."""
+    entries = dict(stream_entries(await redis.xrange(keys.DEAD_STREAM)))
+    missing = [i for i in ids if i not in entries]
+    if missing:
+        raise KeyError(f"not in the dead-letter stream: {', '.join(missing)}")
+    async with redis.pipeline(transaction=True) as pipe:
+        for entry_id in ids:
+            pipe.xdel(keys.DEAD_STREAM, entry_id)
+            pipe.hdel(keys.DEAD_INDEX, text(entries[entry_id][b"source_id"]))
+        await pipe.execute()
+    return len(ids)

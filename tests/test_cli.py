@@ -68,9 +68,9 @@ def test_ingest_wait_and_query(served: str, tmp_path: Path) -> None:
     result = run(
         "ingest", str(path), "-", "--wait", stdin="\n".join(json.dumps(e) for e in events[3:]), REDIS_URL=served
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # something was refused
     assert json.loads(result.stdout) == {"published": 6, "applied": 5, "dead_lettered": 1}
-    assert "not valid JSON" in result.stderr
+    assert f"dead-lettered {path} line 4 (entry " in result.stderr and "not valid JSON" in result.stderr
 
     result = run("query", "gaps", "--band", "band", "--as-of", "2001-03-01", "--min-plays", "1", REDIS_URL=served)
     assert result.returncode == 0, result.stderr
@@ -92,8 +92,8 @@ def test_ingest_live_applies_each_event_before_the_next(served: str, tmp_path: P
     result = run("ingest", "--live", str(path), REDIS_URL=served)
     assert result.returncode == 1, result.stderr
     assert json.loads(result.stdout) == {"published": 3, "applied": 3, "refused": 2}
-    assert "refused line 3: Expected `int` >= 1 - at `$.position`" in result.stderr
-    assert "refused line 5: not valid JSON" in result.stderr
+    assert f"refused {path} line 3: Expected `int` >= 1 - at `$.position`" in result.stderr
+    assert f"refused {path} line 5: not valid JSON" in result.stderr
     result = run("query", "setlist", "--band", "band", "--show-id", "s1", REDIS_URL=served)
     assert [p["song_id"] for p in json.loads(result.stdout)["performances"]] == ["a", "b"]
 
@@ -107,16 +107,24 @@ def test_dlq_list_and_replay(served: str, tmp_path: Path) -> None:
         REDIS_URL=served,
     )
     assert json.loads(result.stdout) == {"published": 2, "applied": 1, "dead_lettered": 1}
+    assert result.returncode == 1 and "dead-lettered stdin line 1 (entry " in result.stderr
     listed = [json.loads(line) for line in run("dlq", "list", REDIS_URL=served).stdout.splitlines()]
     assert len(listed) == 1 and listed[0]["raw"] == '{"type": "ShowRecorded"}'
     assert "missing required field" in listed[0]["reason"]
     assert run("dlq", "replay", REDIS_URL=served).returncode == 2  # neither ids nor --all
     assert "not in the dead-letter stream: 1-1" in run("dlq", "replay", "1-1", REDIS_URL=served).stderr
     result = run("dlq", "replay", listed[0]["id"], REDIS_URL=served)
-    assert json.loads(result.stdout) == {"replayed": 1}
-    time.sleep(1.0)  # still invalid: parked again, as a new entry
+    # still invalid: it fails again, says so, and is parked anew
+    assert json.loads(result.stdout) == {"replayed": 1, "applied": 0, "failed_again": 1}
+    assert result.returncode == 1 and "failed again" in result.stderr and "missing required field" in result.stderr
     again = [json.loads(line) for line in run("dlq", "list", REDIS_URL=served).stdout.splitlines()]
     assert len(again) == 1 and again[0]["id"] != listed[0]["id"]
+    # dropped for good
+    assert run("dlq", "drop", REDIS_URL=served).returncode == 2
+    assert "not in the dead-letter stream: 1-1" in run("dlq", "drop", "1-1", REDIS_URL=served).stderr
+    assert json.loads(run("dlq", "drop", again[0]["id"], REDIS_URL=served).stdout) == {"dropped": 1}
+    empty = run("dlq", "list", REDIS_URL=served)
+    assert empty.stdout == "" and "the dead-letter stream is empty" in empty.stderr
 
 
 def test_ingest_of_a_missing_file_fails_clearly(redis_url: str) -> None:
@@ -331,3 +339,23 @@ def test_query_into_a_closed_pipe_ends_quietly(served: str) -> None:
     query.stdout.close()  # as `| head -1` does
     _, errors = query.communicate(timeout=60)
     assert b"Traceback" not in errors and b"BrokenPipe" not in errors, errors
+
+
+def test_ingest_live_with_no_serve_says_why_and_never_appends_later(
+    redis: Redis, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "tonight.jsonl"
+    path.write_text(json.dumps(show("s1", "2001-01-01")) + "\n")
+    result = run("ingest", "--live", str(path), "--timeout", "1", REDIS_URL=redis_url)
+    assert result.returncode == 1
+    assert f"{path} line 1 got no answer within 1.0 s: is `setlist-stats serve` running" in result.stderr
+    process = subprocess.Popen([*CLI, "serve"], cwd=ROOT, env=env(REDIS_URL=redis_url, CONSUMER_NAME="late"))
+    try:  # a serve started later takes the request left in the list, and drops it
+        deadline = time.monotonic() + 30
+        while SyncRedis.from_url(redis_url).llen("setlist-stats.publish") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert SyncRedis.from_url(redis_url).xlen("ss:events") == 0
+    finally:
+        process.terminate()
+        process.wait(30)
