@@ -43,7 +43,7 @@ from projections.highlights import Pushed
 from projections.queries import Queries
 from projections.scripts import Scripts
 
-from .config import Settings, redacted
+from .config import Settings, namespace, redacted
 from .live import Fanout
 from .reclaim import Reclaimer
 
@@ -109,8 +109,41 @@ SPECIFICATION = AsyncAPI(
 
 
 def query_subject(name: str) -> str:
-    """The request/reply channel of one query (its body: the parameters)."""
+    """The request/reply channel of one query (its body: the parameters), in database 0's
+    deployment (``Names``)."""
     return f"{QUERY_SUBJECT}.{name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Names:
+    """One deployment's channels and list: ``QUERY_SUBJECT``, ``REPLY_PREFIX``, ``PUBLISH_LIST``
+    and ``CHANGED_CHANNEL`` under its namespace (``config.namespace``: ``setlist-stats`` in
+    database 0, ``setlist-stats.db<N>`` in database N, or the ``INSTANCE`` setting)."""
+
+    prefix: str = "setlist-stats"
+
+    @classmethod
+    def of(cls, url: str, instance: str | None = None) -> Names:
+        return cls(namespace(url, instance))
+
+    @property
+    def query(self) -> str:
+        return f"{self.prefix}.query"
+
+    def subject(self, name: str) -> str:
+        return f"{self.query}.{name}"
+
+    @property
+    def replies(self) -> str:
+        return f"{self.prefix}.reply"
+
+    @property
+    def publish(self) -> str:
+        return f"{self.prefix}.publish"
+
+    @property
+    def changed(self) -> str:
+        return f"{self.prefix}.changed"
 
 
 async def ensure_group(redis: Redis) -> None:
@@ -174,6 +207,7 @@ class Service:
         self.settings = settings
         self.url = url
         self.broker = broker  # for the announcements of live changes (CHANGED_CHANNEL)
+        self.names = Names.of(url, settings.instance)
         self.redis: Redis | None = None
         self.scripts: Scripts | None = None
         self.queries: Queries | None = None
@@ -341,7 +375,7 @@ class Service:
 
     async def _announce(self, broker: RedisBroker, bands: list[str]) -> None:
         try:
-            await broker.publish(bands, channel=CHANGED_CHANNEL)
+            await broker.publish(bands, channel=self.names.changed)
         except Exception:  # the answers are computed when asked all the same
             log.exception("announcing the changes to %s failed", ", ".join(bands))
 
@@ -421,6 +455,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         middlewares=[refused],
     )
     service = Service(settings, url, broker)
+    names = service.names
     app = FastStream(broker, logger=log, specification=SPECIFICATION)
     app.on_startup(service.start)
     app.after_shutdown(service.stop)
@@ -446,7 +481,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         for query in QUERIES.values():
             _register_query(broker, service, query, settings.query_workers)
 
-        @broker.subscriber(QUERY_SUBJECT, max_workers=settings.query_workers, title=QUERY_SUBJECT)
+        @broker.subscriber(names.query, max_workers=settings.query_workers, title=names.query)
         async def on_any_query(body: Any) -> Any:
             """Any query: ``{"query": NAME, "params": {...}}``; the reply as each query's own."""
             if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -458,7 +493,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             return await service.answer(question)
 
         # a list: each write-through is taken by one process
-        @broker.subscriber(list=PUBLISH_LIST, decoder=_event_of, title=PUBLISH_LIST)
+        @broker.subscriber(list=names.publish, decoder=_event_of, title=names.publish)
         async def on_publish(event: Event) -> Any:
             """Write-through publish: the event is appended to the stream and applied before
             the reply, ``{"ok": true, "result": {"id": stream id, "applied": bool}}``."""
@@ -479,7 +514,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             "subscriber of this stream may read them; GET /live serves them as Server-Sent Events.",
         )
 
-        @broker.subscriber(channel=CHANGED_CHANNEL)  # a channel: every process hears it
+        @broker.subscriber(channel=names.changed)  # a channel: every process hears it
         async def on_changed(bands: list[str]) -> None:
             for band in bands:
                 service.refresh_soon(band)
@@ -511,10 +546,10 @@ def _register_query(broker: RedisBroker, service: Service, query: Query, workers
     on_query.__name__ = f"query_{query.name}"
     on_query.__doc__ = query.summary
     on_query.__annotations__ = {"params": query.params, "return": Any}
-    subject = query_subject(query.name)
+    subject = service.names.subject(query.name)
     broker.subscriber(subject, max_workers=workers, decoder=_parameters_of(query), title=subject)(on_query)
     broker.publisher(
-        f"{REPLY_PREFIX}.{{client}}",
+        f"{service.names.replies}.{{client}}",
         schema=query.reply,
         title=f"{subject}:reply",
         description=f"The reply to {subject}, on the channel its request names (reply_to).",

@@ -23,6 +23,7 @@ import asyncio
 import datetime as dt
 import functools
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -36,7 +37,7 @@ from faststream.redis import RedisBroker
 
 from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
-from .app import EXPIRES_HEADER, PUBLISH_LIST, REPLY_PREFIX, query_subject
+from .app import EXPIRES_HEADER, Names
 
 __all__ = ["QueryError", "StatsClient"]
 
@@ -57,15 +58,19 @@ def _as_received(message: StreamMessage[Any]) -> StreamMessage[Any]:
 
 
 class StatsClient:
-    def __init__(self, redis_url: str, timeout: float = 30.0, max_connections: int = 256) -> None:
+    def __init__(
+        self, redis_url: str, timeout: float = 30.0, max_connections: int = 256, instance: str | None = None
+    ) -> None:
         self.timeout = timeout
+        # the deployment's channels: from the URL's database, or INSTANCE (as the service's)
+        self.names = Names.of(redis_url, instance or os.environ.get("INSTANCE") or None)
         self.broker = RedisBroker(
             redis_url,
             serializer=MsgSpecSerializer(),
             max_connections=max_connections,
             logger=logging.getLogger("setlist-stats.client"),
         )
-        self.replies = f"{REPLY_PREFIX}.{uuid.uuid4().hex}"
+        self.replies = f"{self.names.replies}.{uuid.uuid4().hex}"
         self._waiting: dict[str, asyncio.Future[bytes]] = {}  # correlation id -> its reply
 
         @self.broker.subscriber(self.replies, decoder=_as_received)
@@ -89,11 +94,11 @@ class StatsClient:
         if name not in QUERIES:
             raise QueryError("unknown_query", f"unknown query {name!r}; expected one of {', '.join(QUERIES)}")
         body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
-        return self._result(_decode(await self._request(body, channel=query_subject(name))))
+        return self._result(_decode(await self._request(body, channel=self.names.subject(name))))
 
     async def ask(self, params: Params[A]) -> A:
         """The answer to a question given as its parameters' Struct, as the answer's Structs."""
-        reply = await self._request(msgspec.json.encode(params), channel=query_subject(params.query))
+        reply = await self._request(msgspec.json.encode(params), channel=self.names.subject(params.query))
         result: A = self._result(_reply_decoder(QUERIES[params.query].answer)(reply))
         return result
 
@@ -110,7 +115,7 @@ class StatsClient:
             raise TypeError(f"{query.name}() takes {len(required)} positional arguments ({', '.join(required)})")
         params.update(zip(required, args, strict=False))
         body = {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in params.items() if v is not None}
-        reply = await self._request(body, channel=query_subject(query.name))
+        reply = await self._request(body, channel=self.names.subject(query.name))
         return self._result(_reply_decoder(query.answer)(reply))
 
     async def publish(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -118,7 +123,9 @@ class StatsClient:
         stream and applied before this returns ``{"id": stream id, "applied": true}``, so the
         next query sees it even while the consumer works through a backlog. An invalid event
         raises ``QueryError`` (code ``invalid_event``, naming the field) and is not appended."""
-        result: dict[str, Any] = self._result(_decode(await self._request(event, queue=PUBLISH_LIST, expires=True)))
+        result: dict[str, Any] = self._result(
+            _decode(await self._request(event, queue=self.names.publish, expires=True))
+        )
         return result
 
     async def _request(

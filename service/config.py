@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import socket
 from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
 
 from projections.highlights import Highlighting
 
@@ -67,6 +68,9 @@ class Settings:
     #: the ``max-age`` of HTTP answers' ``Cache-Control`` (seconds a cache may serve one
     #: without asking again; with its ``ETag``, asking again is a cheap 304)
     http_max_age: int = field(default_factory=lambda: _int("HTTP_MAX_AGE", 0, minimum=0))
+    #: the deployment's name: it prefixes every pub/sub channel and list of the service, which
+    #: Redis shares across database numbers (None: from the URL, see ``namespace``)
+    instance: str | None = field(default_factory=lambda: os.environ.get("INSTANCE") or None)
     # highlights (projections/highlights.py): the live window in days either side of today, the
     # bustout thresholds (shows: per band with HIGHLIGHT_BUSTOUT_SHOWS_BY_BAND=phish=101,goose=60)
     highlight_days: int = field(default_factory=lambda: _int("HIGHLIGHT_DAYS", 2, minimum=0))
@@ -92,6 +96,18 @@ class Settings:
             per_band=dict(self.bustout_shows_by_band),
             **({"today": today} if today else {}),
         )
+
+
+def namespace(url: str, instance: str | None = None) -> str:
+    """The prefix of a deployment's channels and lists: ``instance`` when given, else
+    ``setlist-stats`` for database 0 and ``setlist-stats.db<N>`` for database N of the URL.
+    Keys live in their database; pub/sub channels do not, so two deployments on one Redis
+    would otherwise answer each other's questions."""
+    if instance:
+        return instance
+    parsed = urlsplit(url)
+    db = parse_qs(parsed.query).get("db", [""])[0] or parsed.path.lstrip("/") or "0"
+    return "setlist-stats" if db in ("", "0") else f"setlist-stats.db{db}"
 
 
 def _by_band(name: str) -> dict[str, int]:

@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from conftest import settings_for_tests
 from factory import perf, show
 from redis.asyncio import Redis
 
+from projections import keys
+from projections.contract import QueryError
+from service.app import running
 from service.client import StatsClient
 from service.config import redacted
 from service.embedded import RedisServer, redis_server_binary
@@ -197,3 +201,33 @@ async def test_tls(tmp_path: Path) -> None:
         await exercise(url, tmp_path, [PASSWORD])
     finally:
         server.stop()
+
+
+async def test_two_deployments_on_one_redis_never_see_each_other(redis_url: str) -> None:
+    """Databases 1 and 2 of one server, a deployment on each: questions, answers,
+    write-throughs and announcements stay within their own (pub/sub ignores the database)."""
+    base = redis_url.rsplit("/", 1)[0]
+    one, two = f"{base}/1", f"{base}/2"
+    clients = [Redis.from_url(one), Redis.from_url(two)]
+    for client in clients:
+        await client.flushdb()
+    async with (
+        running(settings_for_tests(consumer="one"), one),
+        running(settings_for_tests(consumer="two"), two),
+        StatsClient(one, timeout=10) as a,
+        StatsClient(two, timeout=10) as b,
+    ):
+        if True:
+            await a.publish(show("s1", "2001-01-01", band="only-in-one"))
+            await b.publish(show("s1", "2001-01-01", band="only-in-two"))
+            for _ in range(20):  # whichever handler hears a question first: only its own may
+                assert (await a.query("stats", band="only-in-one"))["total_shows"] == 1
+                with pytest.raises(QueryError, match="Band not found"):
+                    await b.query("stats", band="only-in-one")
+                with pytest.raises(QueryError, match="Band not found"):
+                    await a.query("stats", band="only-in-two")
+            assert [x["band"] for x in await a.query("bands")] == ["only-in-one"]
+            assert [x["band"] for x in await b.query("bands")] == ["only-in-two"]
+    for client in clients:  # each write-through appended once, in its own database
+        assert await client.xlen(keys.EVENTS_STREAM) == 1
+        await client.aclose()
