@@ -42,6 +42,7 @@ from projections.events import Event, InvalidEvent, decode_event
 from projections.highlights import Pushed
 from projections.queries import Queries
 from projections.scripts import Scripts
+from projections.values import text
 
 from .config import Settings, namespace, redacted
 from .live import Fanout
@@ -208,6 +209,7 @@ class Service:
         self.url = url
         self.broker = broker  # for the announcements of live changes (CHANGED_CHANNEL)
         self.names = Names.of(url, settings.instance)
+        self.tally = Tally()  # what the consumer did, logged every LOG_INTERVAL seconds
         self.redis: Redis | None = None
         self.scripts: Scripts | None = None
         self.queries: Queries | None = None
@@ -238,6 +240,7 @@ class Service:
             return
         self.reclaimer = Reclaimer(self.scripts, self.settings)
         self._reclaim_task = asyncio.create_task(self.reclaimer.run())
+        self._tasks.add(asyncio.create_task(self.tally.report_every(self.redis, self.settings.log_interval)))
         log.info(
             "setlist-stats consuming %s on %s as %s", keys.EVENTS_STREAM, redacted(self.url), self.settings.consumer
         )
@@ -282,6 +285,7 @@ class Service:
             if outcome.done:
                 await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
             applied.update(outcome.bands)
+            self.tally.add(outcome)
             if outcome.failed:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
             if live:
@@ -554,6 +558,38 @@ def _register_query(broker: RedisBroker, service: Service, query: Query, workers
         title=f"{subject}:reply",
         description=f"The reply to {subject}, on the channel its request names (reply_to).",
     )
+
+
+@dataclasses.dataclass
+class Tally:
+    """The consumer's work since its last report: batches, events applied, dead-lettered."""
+
+    batches: int = 0
+    applied: int = 0
+    dead: int = 0
+
+    def add(self, outcome: Any) -> None:
+        self.batches += 1
+        self.applied += len(outcome.applied)
+        self.dead += len(outcome.dead)
+
+    async def report_every(self, redis: Redis, seconds: float) -> None:
+        """One INFO line per interval in which something was applied (quiet when idle)."""
+        while True:
+            await asyncio.sleep(seconds)
+            if not (self.batches or self.dead):
+                continue
+            groups = await redis.xinfo_groups(keys.EVENTS_STREAM)
+            lag = next((g.get("lag") for g in groups if text(g["name"]) == keys.CONSUMER_GROUP), None)
+            log.info(
+                "applied %d events in %d batches (%.0f/s), dead-lettered %d; lag %s",
+                self.applied,
+                self.batches,
+                self.applied / seconds,
+                self.dead,
+                lag,
+            )
+            self.batches = self.applied = self.dead = 0
 
 
 @contextlib.asynccontextmanager

@@ -68,6 +68,8 @@ class Settings:
     #: the ``max-age`` of HTTP answers' ``Cache-Control`` (seconds a cache may serve one
     #: without asking again; with its ``ETag``, asking again is a cheap 304)
     http_max_age: int = field(default_factory=lambda: _int("HTTP_MAX_AGE", 0, minimum=0))
+    #: seconds between the consumer's INFO lines (events applied, dead-lettered, lag)
+    log_interval: float = field(default_factory=lambda: float(_int("LOG_INTERVAL", 10, minimum=1)))
     #: the deployment's name: it prefixes every pub/sub channel and list of the service, which
     #: Redis shares across database numbers (None: from the URL, see ``namespace``)
     instance: str | None = field(default_factory=lambda: os.environ.get("INSTANCE") or None)

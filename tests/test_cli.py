@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -359,3 +360,27 @@ def test_ingest_live_with_no_serve_says_why_and_never_appends_later(
     finally:
         process.terminate()
         process.wait(30)
+
+
+def test_serve_logs_its_work_at_info_and_is_quiet_when_idle(redis: Redis, redis_url: str) -> None:
+    process = subprocess.Popen(
+        [*CLI, "serve"],
+        cwd=ROOT,
+        env=env(REDIS_URL=redis_url, CONSUMER_NAME="logs", LOG_INTERVAL="1"),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(2.5)  # idle: nothing to report
+        events = [json.dumps(show("s1", "2001-01-01")), json.dumps(perf("s1", 1, "a")), "{broken"]
+        result = run("ingest", "-", "--wait", stdin="\n".join(events), REDIS_URL=redis_url)
+        assert json.loads(result.stdout)["dead_lettered"] == 1
+        time.sleep(1.5)
+    finally:
+        process.terminate()
+        _, output = process.communicate(timeout=30)
+    reports = [line for line in output.splitlines() if "applied" in line and "dead-lettered" in line]
+    assert len(reports) == 1, output  # one interval had work, the idle ones said nothing
+    assert re.search(
+        r"INFO setlist-stats: applied 2 events in \d+ batches \(\d+/s\), dead-lettered 1; lag 0", reports[0]
+    )
