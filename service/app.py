@@ -12,12 +12,10 @@ import contextlib
 import dataclasses
 import io
 import logging
-import math
 import time
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream import FastStream
 from faststream.middlewares import AckPolicy, ExceptionMiddleware
@@ -25,77 +23,25 @@ from faststream.redis import RedisBroker, StreamSub
 from faststream.redis.annotations import RedisBatchStreamMessage
 from faststream.redis.message import RedisBatchStreamMessage as BatchMessage
 from faststream.specification import AsyncAPI
-from redis.asyncio import Redis
 
 from projections import keys
-from projections.batch import (
-    DATA_FIELD,
-    GENERATION_FIELDS,
-    LIVE_CHUNK,
-    apply_entries,
-    check_layout,
-    generations_of,
-    write_targets,
-)
-from projections.contract import QUERIES, ErrorBody, Params, Published, Query, QueryError, Reply, parse
+from projections.contract import QUERIES, Params, Query, QueryError, parse
 from projections.events import Event, InvalidEvent, decode_event
 from projections.highlights import Pushed
-from projections.queries import Queries
-from projections.scripts import Scripts
-from projections.values import text
 
-from .config import Settings, namespace, redacted
-from .live import Fanout
-from .reclaim import Reclaimer
+from .channels import (
+    CHANGED_CHANNEL,
+    EXPIRES_HEADER,
+    PUBLISH_LIST,
+    QUERY_SUBJECT,
+    REPLY_PREFIX,
+    Names,
+    query_subject,
+)
+from .config import Settings
+from .runtime import STOP_TIMEOUT, Service, ensure_group, refusal
 
 log = logging.getLogger("setlist-stats")
-
-
-#: Seconds a stopping part may take before it is logged and forced (see ``running``).
-STOP_TIMEOUT = 10.0
-
-#: The request/reply channel taking ``{"query": name, "params": {...}}`` for any query.
-QUERY_SUBJECT = "setlist-stats.query"
-#: The prefix of each client's reply channel (``StatsClient``: one per client).
-REPLY_PREFIX = "setlist-stats.reply"
-
-
-#: The request/reply list of a write-through publish: the body is one event; the reply
-#: comes once it is in the stream and applied (see ``Service.publish``).
-PUBLISH_LIST = "setlist-stats.publish"
-#: The header of a write-through naming when its caller gives up (Unix time, seconds).
-EXPIRES_HEADER = "expires"
-#: Milliseconds the consumers keep giving way to live events after a write-through.
-LIVE_WINDOW_MS = 600_000
-#: While they do (or its process answers questions: ``SERVED_WINDOW``), seconds a consumer
-#: rests per second of applying: the backlog goes at about half speed, and write-throughs
-#: and queries find Redis and a core free.
-LIVE_REST = 1.0
-#: A consumer gives way the same while the process it runs in answers questions or takes
-#: write-throughs: until ``SERVED_WINDOW`` seconds after the last one ended. Questions asked
-#: during a backfill are answered in milliseconds; the backfill goes slower meanwhile.
-SERVED_WINDOW = 1.0
-#: While it gives way, a consumer starts its next script call once this process has no
-#: answer or write-through under way and none ended in the last ``GIVE_WAY_GRACE`` seconds
-#: (the question that follows a write-through comes that soon), or after ``GIVE_WAY_MAX``
-#: seconds of waiting for that (the backlog keeps moving under a steady stream of questions).
-GIVE_WAY_GRACE = 0.005
-GIVE_WAY_MAX = 0.05
-#: Seconds after the last live change to a band (announced on ``CHANGED_CHANNEL``) before the
-#: questions about it asked most recently are answered again into the cache
-#: (``Queries.refresh``): during a show, the next question finds its answer ready; a burst of
-#: changes refreshes once.
-REFRESH_DELAY = 0.2
-#: A batch of at most this many entries read from the stream is live events arriving one by
-#: one, not a backfill: it refreshes the answers about its bands the same way, and the
-#: consumer applies it without giving way (``give_way``: those live events are what the
-#: questions asked meanwhile wait for).
-LIVE_BATCH = 20
-#: The channel on which a process that applied live changes (a write-through, or a batch of
-#: at most ``LIVE_BATCH`` from the stream) names their bands: every process that answers
-#: questions refreshes its answers about them, whichever process applied them.
-CHANGED_CHANNEL = "setlist-stats.changed"
-
 
 #: The AsyncAPI document's head (``setlist-stats docs asyncapi``, ``faststream docs gen``).
 SPECIFICATION = AsyncAPI(
@@ -107,53 +53,6 @@ SPECIFICATION = AsyncAPI(
     "setlist-stats.publish.",
     schema_version="3.0.0",
 )
-
-
-def query_subject(name: str) -> str:
-    """The request/reply channel of one query (its body: the parameters), in database 0's
-    deployment (``Names``)."""
-    return f"{QUERY_SUBJECT}.{name}"
-
-
-@dataclasses.dataclass(frozen=True)
-class Names:
-    """One deployment's channels and list: ``QUERY_SUBJECT``, ``REPLY_PREFIX``, ``PUBLISH_LIST``
-    and ``CHANGED_CHANNEL`` under its namespace (``config.namespace``: ``setlist-stats`` in
-    database 0, ``setlist-stats.db<N>`` in database N, or the ``INSTANCE`` setting)."""
-
-    prefix: str = "setlist-stats"
-
-    @classmethod
-    def of(cls, url: str, instance: str | None = None) -> Names:
-        return cls(namespace(url, instance))
-
-    @property
-    def query(self) -> str:
-        return f"{self.prefix}.query"
-
-    def subject(self, name: str) -> str:
-        return f"{self.query}.{name}"
-
-    @property
-    def replies(self) -> str:
-        return f"{self.prefix}.reply"
-
-    @property
-    def publish(self) -> str:
-        return f"{self.prefix}.publish"
-
-    @property
-    def changed(self) -> str:
-        return f"{self.prefix}.changed"
-
-
-async def ensure_group(redis: Redis) -> None:
-    """Create the consumer group at 0 (so events already in the stream are delivered)."""
-    try:
-        await redis.xgroup_create(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, id="0", mkstream=True)
-    except Exception as exc:  # BUSYGROUP: the group exists already
-        if "BUSYGROUP" not in str(exc):
-            raise
 
 
 async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
@@ -169,11 +68,6 @@ async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
         consumer=None,  # type: ignore[arg-type]  # acked by the consumer itself, not by the message
         group=keys.CONSUMER_GROUP,
     )
-
-
-def refusal(error: QueryError) -> Reply[Any]:
-    """The reply to a request that cannot be answered (``QueryError`` on the client side)."""
-    return Reply(ok=False, error=ErrorBody(code=error.code, message=error.message, parameter=error.parameter))
 
 
 def _parameters_of(query: Query) -> Any:
@@ -199,247 +93,6 @@ async def _event_of(message: Any, original_decoder: Any) -> Event:
         return decode_event(message.body)
     except InvalidEvent as exc:
         raise QueryError("invalid_event", str(exc), exc.field) from None
-
-
-class Service:
-    """The running pieces shared by the handlers: one Redis client, its scripts, the queries."""
-
-    def __init__(self, settings: Settings, url: str, broker: RedisBroker | None = None) -> None:
-        self.settings = settings
-        self.url = url
-        self.broker = broker  # for the announcements of live changes (CHANGED_CHANNEL)
-        self.names = Names.of(url, settings.instance)
-        self.tally = Tally()  # what the consumer did, logged every LOG_INTERVAL seconds
-        self.redis: Redis | None = None
-        self.scripts: Scripts | None = None
-        self.queries: Queries | None = None
-        self.reclaimer: Reclaimer | None = None
-        self.highlighting = settings.highlighting()  # the consumer's and the write-through's
-        self.fanout: Fanout | None = None  # followers of the highlights (GET /live)
-        self._reclaim_task: asyncio.Task[None] | None = None
-        self._changes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
-        self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
-        self._serving = 0  # answers and write-throughs under way (see give_way)
-        self._served_at = -math.inf  # when the last of them ended (time.perf_counter)
-        self._idle = asyncio.Event()  # set while none is under way
-        self._idle.set()
-
-    async def start(self) -> None:
-        self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
-        try:
-            await ensure_group(self.redis)
-            await check_layout(self.redis)
-        except BaseException:
-            await self.redis.aclose()
-            raise
-        self.scripts = Scripts(self.redis)
-        self.queries = Queries(self.scripts)
-        self.fanout = Fanout(self.redis)
-        if self.settings.role == "handlers":
-            log.info("setlist-stats answering on %s", redacted(self.url))
-            return
-        self.reclaimer = Reclaimer(self.scripts, self.settings)
-        self._reclaim_task = asyncio.create_task(self.reclaimer.run())
-        self._tasks.add(asyncio.create_task(self.tally.report_every(self.redis, self.settings.log_interval)))
-        log.info(
-            "setlist-stats consuming %s on %s as %s", keys.EVENTS_STREAM, redacted(self.url), self.settings.consumer
-        )
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        if self.queries:
-            await self.queries.close()
-        if self.fanout:
-            await self.fanout.close()
-        if self._reclaim_task:
-            self._reclaim_task.cancel()
-            done, _ = await asyncio.wait({self._reclaim_task}, timeout=STOP_TIMEOUT)
-            if not done:
-                log.error("the reclaimer did not stop within %s s; left behind", STOP_TIMEOUT)
-        if self.redis:
-            await self.redis.aclose()
-
-    async def consume(self, message: BatchMessage) -> None:
-        assert self.scripts and self.redis
-        raw = message.raw_message
-        ids, data = raw["message_ids"], raw["data"]
-        entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
-        generations, chunk = await write_targets(self.redis)
-        # while live events are published (write-throughs, in any process), or while this
-        # process answers questions: a script call's worth at a time, each once this process
-        # serves nothing (give_way) and followed by a rest (LIVE_REST), so that write-throughs
-        # and questions find Redis, a core and this event loop free
-        live = chunk == LIVE_CHUNK or self.served_lately()
-        chunk = LIVE_CHUNK if live else chunk
-        step = chunk if live else len(entries)
-        trickle = len(entries) <= LIVE_BATCH  # live events arriving one by one, not a backfill
-        applied: set[str] = set()  # the bands the batch changed (or left as they were)
-        for start in range(0, len(entries), step):
-            if live and not trickle:
-                await self.give_way()
-            started = time.perf_counter()
-            outcome = await apply_entries(
-                self.scripts, entries[start : start + step], generations, chunk, self.highlighting
-            )
-            if outcome.done:
-                await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
-            applied.update(outcome.bands)
-            self.tally.add(outcome)
-            if outcome.failed:
-                log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
-            if live:
-                await self.rest((time.perf_counter() - started) * LIVE_REST)
-        if applied and trickle:
-            self.announce(sorted(applied))
-
-    def served_lately(self) -> bool:
-        """Whether this process is answering a question or taking a write-through, or did in
-        the last ``SERVED_WINDOW`` seconds."""
-        return bool(self._serving) or time.perf_counter() - self._served_at < SERVED_WINDOW
-
-    async def give_way(self) -> None:
-        """A consumer's wait before a script call while it gives way: until this process
-        serves nothing and has served nothing for ``GIVE_WAY_GRACE``, at most
-        ``GIVE_WAY_MAX``."""
-        deadline = time.perf_counter() + GIVE_WAY_MAX
-        while (left := deadline - time.perf_counter()) > 0:
-            if self._serving:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(left):
-                        await self._idle.wait()
-                continue
-            quiet = self._served_at + GIVE_WAY_GRACE - time.perf_counter()
-            if quiet <= 0:
-                return
-            await asyncio.sleep(min(quiet, left))
-
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[None]:
-        """An answer or a write-through under way (the consumer gives way to it: ``give_way``)."""
-        self._serving += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._serving -= 1
-            self._served_at = time.perf_counter()
-            if not self._serving:
-                self._idle.set()
-
-    async def rest(self, seconds: float) -> None:
-        """A consumer's pause after a script call's worth of entries while live events are
-        published (``LIVE_REST``)."""
-        await asyncio.sleep(seconds)
-
-    async def publish(self, event: Event) -> Reply[Any]:
-        """Write-through: append one event (checked: ``_event_of``) to the stream and apply it
-        at once, so that it is visible without waiting for the entries ahead of it in the
-        stream. The consumer applies it again in its turn, which changes nothing (applying is
-        idempotent)."""
-        with self.serving():
-            return await self._publish(event)
-
-    async def _publish(self, event: Event) -> Reply[Any]:
-        assert self.scripts and self.redis and self.queries
-        data = msgspec.json.encode(event)
-        # two round trips in all (each may wait for one script call of a backfill)
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(keys.LIVE, 1, px=LIVE_WINDOW_MS)
-                pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
-                pipe.hmget(keys.GENERATION, GENERATION_FIELDS)
-                _, added, generations = await pipe.execute()
-        except Exception as exc:  # not appended (or not known to be): the caller may retry
-            log.exception("write-through failed")
-            return refusal(QueryError("internal", f"not appended: {type(exc).__name__}: {exc}"))
-        entry_id = added.decode()
-        try:
-            outcome = await apply_entries(
-                self.scripts,
-                [(entry_id, {DATA_FIELD: data})],
-                generations=generations_of(generations),
-                highlighting=self.highlighting,
-            )
-        except Exception as exc:  # in the stream all the same: the consumer applies it
-            return Reply(ok=True, result=Published(id=entry_id, applied=False, error=f"{type(exc).__name__}: {exc}"))
-        if outcome.applied:
-            self.queries.changed(event.band)  # the question that follows skips a round trip
-            self.announce([event.band])
-        # a failure: in the stream all the same, the consumer applies it (or retries)
-        error = "; ".join(outcome.errors) if outcome.failed else None
-        return Reply(ok=True, result=Published(id=entry_id, applied=bool(outcome.applied), error=error))
-
-    def announce(self, bands: list[str]) -> None:
-        """Tell every process that answers questions (this one too, if it does) that live
-        changes to ``bands`` were applied (``CHANGED_CHANNEL``); sent beside the reply or the
-        next read, not before them."""
-        if self.broker is not None:
-            self._background(self._announce(self.broker, bands))
-
-    async def _announce(self, broker: RedisBroker, bands: list[str]) -> None:
-        try:
-            await broker.publish(bands, channel=self.names.changed)
-        except Exception:  # the answers are computed when asked all the same
-            log.exception("announcing the changes to %s failed", ", ".join(bands))
-
-    def _background(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` as a task of this service's (cancelled when it stops)."""
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def refresh_soon(self, band: str) -> None:
-        """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
-        change (announced: a write-through, or a live event from the stream), unless another
-        comes to the band first (then after that one)."""
-        self._changes[band] = change = self._changes.get(band, 0) + 1
-        self._background(self._refresh(band, change))
-
-    async def _refresh(self, band: str, change: int) -> None:
-        assert self.queries
-        await asyncio.sleep(REFRESH_DELAY)
-        if self._changes.get(band) != change:
-            return  # a later change refreshes
-        try:
-            await self.queries.refresh(band)
-        except Exception:  # the questions are answered when asked all the same
-            log.exception("refreshing the answers about %s failed", band)
-
-    async def versioned(self, question: Params[Any]) -> tuple[bytes, str]:
-        """A question's answer (JSON) and its version (an HTTP ``ETag``); raises ``QueryError``,
-        with code ``internal`` for what went wrong here (logged): whatever a request does, the
-        handlers keep serving."""
-        assert self.queries
-        try:
-            with self.serving():
-                return await self.queries.versioned(question)
-        except QueryError:
-            raise
-        except Exception as exc:
-            log.exception("query %s failed", question.query)
-            raise QueryError("internal", f"{type(exc).__name__}: {exc}") from None
-
-    async def readiness(self) -> tuple[dict[str, Any], bool]:
-        """Whether this process can answer: Redis reachable, the consumer group there (with
-        its lag: entries not yet delivered to it, where Redis reports it, and pending)."""
-        assert self.redis
-        try:
-            groups = await self.redis.xinfo_groups(keys.EVENTS_STREAM)
-        except Exception as exc:
-            return {"ready": False, "redis": f"{type(exc).__name__}: {exc}"}, False
-        group = next((g for g in groups if g["name"] in (keys.CONSUMER_GROUP, keys.CONSUMER_GROUP.encode())), None)
-        if group is None:
-            return {"ready": False, "redis": "ok", "group": f"{keys.CONSUMER_GROUP} is missing"}, False
-        return {"ready": True, "redis": "ok", "lag": group.get("lag"), "pending": group.get("pending")}, True
-
-    async def answer(self, question: Params[Any]) -> msgspec.Raw | Reply[Any]:
-        """A request's reply: the answer's JSON (``Reply``), or why there is none."""
-        try:
-            result, _ = await self.versioned(question)
-        except QueryError as exc:
-            return refusal(exc)
-        return msgspec.Raw(b'{"ok":true,"result":' + result + b"}")
 
 
 def create_app(settings: Settings | None = None, url: str | None = None) -> FastStream:
@@ -560,38 +213,6 @@ def _register_query(broker: RedisBroker, service: Service, query: Query, workers
     )
 
 
-@dataclasses.dataclass
-class Tally:
-    """The consumer's work since its last report: batches, events applied, dead-lettered."""
-
-    batches: int = 0
-    applied: int = 0
-    dead: int = 0
-
-    def add(self, outcome: Any) -> None:
-        self.batches += 1
-        self.applied += len(outcome.applied)
-        self.dead += len(outcome.dead)
-
-    async def report_every(self, redis: Redis, seconds: float) -> None:
-        """One INFO line per interval in which something was applied (quiet when idle)."""
-        while True:
-            await asyncio.sleep(seconds)
-            if not (self.batches or self.dead):
-                continue
-            groups = await redis.xinfo_groups(keys.EVENTS_STREAM)
-            lag = next((g.get("lag") for g in groups if text(g["name"]) == keys.CONSUMER_GROUP), None)
-            log.info(
-                "applied %d events in %d batches (%.0f/s), dead-lettered %d; lag %s",
-                self.applied,
-                self.batches,
-                self.applied / seconds,
-                self.dead,
-                lag,
-            )
-            self.batches = self.applied = self.dead = 0
-
-
 @contextlib.asynccontextmanager
 async def running(settings: Settings | None = None, url: str | None = None) -> AsyncIterator[FastStream]:
     """The app started (consumer and query handlers) for the duration of the context."""
@@ -652,3 +273,23 @@ def _stacks(task: asyncio.Task[Any]) -> str:
     for each in [task, *(t for t in asyncio.all_tasks() if t is not task)]:
         each.print_stack(file=out)
     return out.getvalue()
+
+
+__all__ = [
+    "CHANGED_CHANNEL",
+    "EXPIRES_HEADER",
+    "PUBLISH_LIST",
+    "QUERY_SUBJECT",
+    "REPLY_PREFIX",
+    "STOP_TIMEOUT",
+    "Names",
+    "Service",
+    "asyncapi",
+    "create_app",
+    "documented_app",
+    "ensure_group",
+    "query_subject",
+    "refusal",
+    "running",
+    "started",
+]

@@ -37,7 +37,7 @@ from faststream.redis import RedisBroker
 
 from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
-from .app import EXPIRES_HEADER, Names
+from .channels import EXPIRES_HEADER, Names
 
 __all__ = ["QueryError", "StatsClient"]
 

@@ -20,7 +20,7 @@ from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, write_targe
 from projections.contract import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
-from service import app as app_module
+from service import runtime as pacing
 from service.app import Service, running
 from service.client import StatsClient
 from service.ingest import publish, wait_settled
@@ -189,8 +189,8 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
     first, second, third = (
         backfill(20, band=band, seed=seed) for band, seed in (("first", 3), ("second", 4), ("third", 5))
     )
-    monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 3.0)
-    monkeypatch.setattr(app_module, "SERVED_WINDOW", 0.3)
+    monkeypatch.setattr(pacing, "GIVE_WAY_MAX", 3.0)
+    monkeypatch.setattr(pacing, "SERVED_WINDOW", 0.3)
     rests = record_rests(monkeypatch)
     # claim_idle_ms: the entries the consumer holds back are not reclaimed meanwhile
     async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
@@ -203,7 +203,7 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
             assert not await redis.sismember(keys.BANDS, "first")  # nothing applied meanwhile
             assert await lag(redis) + int((await redis.xinfo_groups(keys.EVENTS_STREAM))[0]["pending"]) == len(ids)
         await wait_settled(redis, ids, timeout=2.5)  # sooner than GIVE_WAY_MAX: it went on once idle
-        monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 0.05)
+        monkeypatch.setattr(pacing, "GIVE_WAY_MAX", 0.05)
         with service.serving():  # under way all along: each script call waits GIVE_WAY_MAX
             await wait_settled(redis, await append_at_once(redis, second), timeout=30)
         await asyncio.sleep(0.5)
@@ -222,7 +222,7 @@ async def test_live_events_in_the_stream_do_not_wait_for_the_questions_asked_abo
     live events the questions asked meanwhile wait for: the consumer applies each at once,
     even while its process is answering (it gives way to those questions only with a
     backfill)."""
-    monkeypatch.setattr(app_module, "GIVE_WAY_MAX", 5.0)
+    monkeypatch.setattr(pacing, "GIVE_WAY_MAX", 5.0)
     tonight = backfill(1, band="tonight")[:6]
     async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
         service: Service = app.context.get("service")

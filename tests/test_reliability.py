@@ -19,6 +19,7 @@ from projections.batch import apply_entries
 from projections.queries import Queries
 from projections.scripts import Scripts
 from service import app as app_module
+from service import runtime
 from service.app import ensure_group, running
 from service.dlq import list_dead, replay
 from service.ingest import publish, wait_settled
@@ -149,6 +150,7 @@ async def test_a_stop_that_hangs_is_forced_after_a_bound(
     redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(app_module, "STOP_TIMEOUT", 0.5)
+    monkeypatch.setattr(runtime, "STOP_TIMEOUT", 0.5)
     started = time.monotonic()
     async with running(settings_for_tests(), redis_url) as app:
         service = app.context.get("service")
