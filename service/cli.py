@@ -25,6 +25,7 @@ import uvloop
 
 from projections.contract import QUERIES, QueryError, described, field_doc
 
+from . import upkeep
 from .config import ROLES, Settings, http_address, redacted
 
 
@@ -99,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         app.after_startup(freeze_heap)
         try:
             if settings.http_addr:
-                from .http import serve_http
+                from .server import serve_http
 
                 uvloop.run(serve_http(app, settings))
             else:
@@ -233,43 +234,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _dlq(url: str, action: str, ids: list[str], limit: int, timeout: float) -> int:
-    from redis.asyncio import Redis
-
-    from . import dlq
-    from .ingest import wait_settled
-
-    redis = Redis.from_url(url)
-    try:
-        if action == "list":
-            entries = await dlq.list_dead(redis, count=limit)
-            for entry in entries:
-                print(json.dumps(entry))
-            if not entries:
-                print("the dead-letter stream is empty", file=sys.stderr)
-            return 0
-        try:
-            if action == "drop":
-                print(json.dumps({"dropped": await dlq.drop(redis, ids)}))
-                return 0
-            replayed = await dlq.replay(redis, ids or None)
-        except KeyError as exc:
-            print(f"error: {exc.args[0]}", file=sys.stderr)
-            return 2
-        try:
-            settled = await wait_settled(redis, replayed, timeout=timeout)
-        except TimeoutError:
-            print(json.dumps({"replayed": len(replayed), "applied": None}))
-            print(f"replayed, not applied within {timeout} s: is `setlist-stats serve` running?", file=sys.stderr)
-            return 1
-        print(json.dumps({"replayed": len(replayed), "applied": settled.applied, "failed_again": settled.dead}))
-        for entry_id, reason in settled.reasons.items():
-            print(f"failed again ({entry_id}, parked anew): {reason}", file=sys.stderr)
-        return 1 if settled.dead else 0
-    finally:
-        await redis.aclose()
-
-
 def cmd_highlights(args: argparse.Namespace) -> int:
     from .live import print_highlights
 
@@ -277,57 +241,6 @@ def cmd_highlights(args: argparse.Namespace) -> int:
         return asyncio.run(print_highlights(resolve_url(), args.band, args.follow, args.json, args.last))
     except KeyboardInterrupt:
         return 0
-
-
-def cmd_dlq(args: argparse.Namespace) -> int:
-    if args.action == "replay" and not args.ids and not args.all:
-        print("error: name the dead-letter ids to replay, or --all", file=sys.stderr)
-        return 2
-    if args.action == "drop" and not args.ids:
-        print("error: name the dead-letter ids to drop", file=sys.stderr)
-        return 2
-    return asyncio.run(_dlq(resolve_url(), args.action, args.ids, args.limit, args.timeout))
-
-
-async def _rebuild(url: str, grace: float) -> int:
-    from redis.asyncio import Redis
-
-    from projections import keys
-
-    from .progress import Progress
-    from .rebuild import rebuild
-
-    redis = Redis.from_url(url)
-    try:
-        with Progress("replayed", await redis.xlen(keys.EVENTS_STREAM)) as bar:
-
-            def advance(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done)
-
-            result = await rebuild(redis, grace=grace, progress=advance)
-    finally:
-        await redis.aclose()
-    print(
-        json.dumps(
-            {
-                "old_generation": result.old,
-                "new_generation": result.new,
-                "replayed": result.replayed,
-                "dead_lettered": result.dead,
-                "old_keys_deleted": result.deleted_keys,
-            }
-        )
-    )
-    return 0
-
-
-def cmd_rebuild(args: argparse.Namespace) -> int:
-    try:
-        return asyncio.run(_rebuild(resolve_url(), args.grace))
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
 
 
 def _option(field: msgspec.structs.FieldInfo) -> dict[str, Any]:
@@ -425,7 +338,7 @@ def parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=60.0, help="seconds replay waits for the entries to be applied (default 60)"
     )
     s.add_argument("--limit", type=int, default=100, help="entries listed at most (default 100)")
-    s.set_defaults(func=cmd_dlq)
+    s.set_defaults(func=upkeep.cmd_dlq)
 
     s = sub.add_parser("rebuild", help="replay the whole log into a new generation of projections, then switch")
     s.add_argument(
@@ -434,7 +347,7 @@ def parser() -> argparse.ArgumentParser:
         default=5.0,
         help="seconds to wait after the switch before deleting the old generation (default 5)",
     )
-    s.set_defaults(func=cmd_rebuild)
+    s.set_defaults(func=upkeep.cmd_rebuild)
 
     s = sub.add_parser("docs", help="write the AsyncAPI document, or the table of queries (Markdown)")
     s.add_argument(

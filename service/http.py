@@ -19,20 +19,16 @@ their constraints, in the OpenAPI document) and its answer's schema.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import hmac
 import inspect
 import logging
-import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote
 
 import msgspec
-from faststream import FastStream
 from litestar import Litestar, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException, ValidationException
@@ -44,8 +40,7 @@ from litestar.params import JSONBody, Parameter
 from projections.contract import QUERIES, Params, Published, Query, QueryError, described, field_doc, parse
 from projections.events import Event, InvalidEvent, decode_event
 
-from .app import Service, started
-from .config import Settings, http_address
+from .app import Service
 from .dashboard import dashboard_page, dashboard_routes
 from .live import sse_routes
 
@@ -347,64 +342,3 @@ def http_app(service: Service, token: str | None = None, max_age: int = 0, lifes
         debug=False,
     )
     return FastAnswers(app, answers)
-
-
-def _server(config: Any, on_exit: Callable[[], Coroutine[Any, Any, None]]) -> Any:
-    """uvicorn's server, stopping on SIGINT or SIGTERM as ``serve`` does without HTTP (a
-    clean exit, status 0), where uvicorn's own would raise the signal again once stopped.
-    ``on_exit`` runs at the signal: it ends the open event streams (GET /live), which uvicorn
-    would otherwise wait for before it stops."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        def stop(self, sig: int, frame: Any) -> None:
-            self.handle_exit(sig, frame)
-            self._ending: asyncio.Task[None] = asyncio.get_running_loop().create_task(on_exit())
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, self.stop, sig, None)
-            try:
-                yield
-            finally:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.remove_signal_handler(sig)
-
-    return Server(config)
-
-
-async def serve_http(app: FastStream, settings: Settings) -> None:
-    """Serve HTTP (uvicorn) on ``settings.http_addr`` with ``app`` (the FastStream app, whose
-    ``Service`` answers) started for as long: until SIGINT or SIGTERM."""
-    import uvicorn
-
-    assert settings.http_addr
-    host, port = http_address(settings.http_addr)
-    service = app.context.get("service")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with started(app):
-            log.info("setlist-stats answering HTTP on http://%s:%d", host, port)
-            yield
-
-    asgi = http_app(service, settings.api_token, settings.http_max_age, lifespan=[lifespan])
-    config = uvicorn.Config(
-        asgi,
-        host=host,
-        port=port,
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        proxy_headers=False,  # the client's address is not used
-        server_header=False,
-        timeout_graceful_shutdown=5,  # then a request still under way is cut off
-    )
-
-    async def end_streams() -> None:
-        if service.fanout is not None:
-            await service.fanout.close()
-
-    await _server(config, end_streams).serve()
