@@ -1,5 +1,5 @@
-"""The query contract: for each of the nine queries, one Struct of parameters and the Structs
-of its answer, declared once.
+"""The query contract: for each of the nine queries, one Struct of parameters naming the
+Structs of its answer (``shapes.py``), declared once.
 
 Everything else follows from ``QUERIES``: the FastStream handlers and their AsyncAPI schemas,
 the HTTP routes and their OpenAPI document, the CLI's ``query`` subcommands and their help,
@@ -21,6 +21,60 @@ from msgspec import Meta
 
 from .events import BAND_PATTERN, ID_MAX, ID_PATTERN
 from .schema import Schema
+from .shapes import (
+    BandRow as BandRow,
+)
+from .shapes import (
+    Bustout as Bustout,
+)
+from .shapes import (
+    Bustouts as Bustouts,
+)
+from .shapes import (
+    Debut as Debut,
+)
+from .shapes import (
+    Debuts as Debuts,
+)
+from .shapes import (
+    ErrorBody as ErrorBody,
+)
+from .shapes import (
+    GapRow as GapRow,
+)
+from .shapes import (
+    Model as Model,
+)
+from .shapes import (
+    Published as Published,
+)
+from .shapes import (
+    Reply as Reply,
+)
+from .shapes import (
+    Setlist as Setlist,
+)
+from .shapes import (
+    SetlistRow as SetlistRow,
+)
+from .shapes import (
+    Song as Song,
+)
+from .shapes import (
+    SongPlay as SongPlay,
+)
+from .shapes import (
+    Stats as Stats,
+)
+from .shapes import (
+    TrendRow as TrendRow,
+)
+from .shapes import (
+    Trends as Trends,
+)
+from .shapes import (
+    VelocityRow as VelocityRow,
+)
 
 A = TypeVar("A")
 
@@ -34,10 +88,6 @@ class QueryError(Exception):
         self.code = code
         self.message = message
         self.parameter = parameter
-
-
-class Model(msgspec.Struct, Schema, kw_only=True):
-    """An answer's Struct."""
 
 
 # -- parameters ------------------------------------------------------------------------------
@@ -80,184 +130,6 @@ class Params(msgspec.Struct, Schema, Generic[A], frozen=True, forbid_unknown_fie
 
 class BandParams(Params[A], frozen=True, forbid_unknown_fields=True, kw_only=True):
     band: Band
-
-
-# -- answers ---------------------------------------------------------------------------------
-
-
-class GapRow(Model):
-    song_id: str
-    song_title: str
-    song_slug: str
-    last_played: str
-    days_since_played: int
-    total_plays: int
-    average_gap_days: float | None
-    shows_since_played: int
-    average_gap_shows: float | None
-
-
-class VelocityRow(Model):
-    song_id: str
-    song_title: str
-    song_slug: str
-    plays_last_30_days: int
-    plays_last_90_days: int
-    plays_last_year: int
-    total_plays: int
-    velocity_score: float
-
-
-class TrendRow(Model):
-    period: str
-    shows: int
-    performances: int
-
-
-class Trends(Model):
-    vertical: str
-    period_type: str
-    trends: list[TrendRow]
-
-
-class Stats(Model):
-    vertical_id: str
-    vertical_name: str
-    vertical_slug: str
-    total_shows: int
-    total_songs: int
-    total_performances: int
-    unique_songs_played: int
-    avg_songs_per_show: float
-    first_show: str | None
-    last_show: str | None
-
-
-class Bustout(Model):
-    song_id: str
-    song_title: str
-    song_slug: str | None
-    bustout_date: str
-    show_id: str
-    show_slug: str | None
-    gap_days: int
-    gap_shows: int
-    previous_play: str
-
-
-class Bustouts(Model, omit_defaults=True):
-    """``threshold_days`` or ``threshold_shows``: the one of the unit asked."""
-
-    vertical: str
-    bustouts: list[Bustout]
-    threshold_days: int | None = None
-    threshold_shows: int | None = None
-
-
-class Debut(Model):
-    song_id: str
-    song_title: str
-    song_slug: str | None
-    debut_date: str
-    show_id: str
-    show_slug: str | None
-    times_played_since: int
-
-
-class Debuts(Model):
-    vertical: str
-    period_days: int
-    debuts: list[Debut]
-
-
-class SongPlay(Model):
-    date: str
-    show_id: str
-    set: str
-    position: int
-    gap_shows: int | None
-    gap_days: int | None
-
-
-class Song(Model):
-    song_id: str
-    song_title: str
-    total_plays: int
-    shows_played: int
-    debut_date: str | None
-    last_played: str | None
-    days_since_played: int | None
-    shows_since_played: int | None
-    average_gap_days: float | None
-    average_gap_shows: float | None
-    longest_gap_shows: int | None
-    plays: list[SongPlay]
-
-
-class SetlistRow(Model):
-    position: int
-    set: str
-    song_id: str
-    song_title: str | None
-    song_slug: str | None
-    transition: str | None
-    is_reprise: bool
-    footnote: str | None
-    counts_for_stats: bool
-    gap_shows: int | None
-    gap_days: int | None
-    is_debut: bool
-    is_bustout: bool
-
-
-class Setlist(Model):
-    band: str
-    show_id: str
-    date: str
-    show_order: int
-    slug: str | None
-    venue: str | None
-    city: str | None
-    state: str | None
-    country: str | None
-    tour: str | None
-    counts_for_stats: bool
-    performances: list[SetlistRow]
-
-
-class BandRow(Model):
-    band: str
-    band_name: str
-    total_shows: int
-    total_performances: int
-    first_show: str | None
-    last_show: str | None
-
-
-class ErrorBody(Model):
-    """Why a request was refused: ``code`` (``invalid_parameter``, ``not_found``,
-    ``unknown_query``, ``invalid_event``, ``internal``), the message, the parameter at fault."""
-
-    code: str
-    message: str
-    parameter: str | None = None
-
-
-class Published(Model, omit_defaults=True):
-    """A write-through's answer: the event's stream id, whether it is applied already (if
-    not, ``error`` says why; it is in the stream all the same, and the consumer applies it)."""
-
-    id: str
-    applied: bool
-    error: str | None = None
-
-
-class Reply(Model, Generic[A], omit_defaults=True):
-    """A request/reply answer: ``{"ok": true, "result": ...}`` or ``{"ok": false, "error": ...}``."""
-
-    ok: bool
-    result: A | None = None
-    error: ErrorBody | None = None
 
 
 # -- the queries -----------------------------------------------------------------------------
