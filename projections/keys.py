@@ -22,11 +22,11 @@ shows          hash    show_id -> show record (JSON: version, removal tombstone,
 songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
 plays:<song>   string  one song's plays packed: "showkey pos4 set n\\n" each (n counts from 1),
-                       ascending (see lua/lib.lua); the scripts get ``plays`` as the prefix
+                       ascending (see lua/plays.lua); the scripts get ``plays`` as the prefix
 marks          hash    song_id -> "YYYY offset n\\n" for each year the song was played in: where
                        in its packed plays that year's first play is, and how many plays
                        came before it (a read of the years asked about instead of the whole
-                       string; velocity's plays up to a date; see lua/lib.lua)
+                       string; velocity's plays up to a date; see lua/plays.lua)
 showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
 setlists       hash    show_id -> the song_ids of its plays by position, space-separated (the same
                        shows): what the windows of velocity and bustouts read, a show at a time
@@ -88,7 +88,7 @@ FIRST_GENERATION = 1
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
 LAYOUT = 9
 #: The least number of days between two plays of a song for the stretch to be indexed
-#: (``hiatuses``; ``HIATUS`` in lua/lib.lua).
+#: (``hiatuses``; ``HIATUS`` in lua/plays.lua).
 HIATUS_DAYS = 180
 #: The least number of plays for a song to be in the last-play index of regulars
 #: (``regulars``; ``REGULAR`` in lua/lib.lua): gaps' default min_plays.

@@ -39,8 +39,9 @@ def _read(name: str) -> str:
 
 
 def _source(name: str) -> str:
-    """A script's source: the shared helpers of ``lib.lua``, then the script itself."""
-    return _read("lib") + "\n" + _read(name)
+    """A script's source: the shared helpers of ``lib.lua`` and ``plays.lua`` (each song's
+    packed plays), then the script itself."""
+    return _read("lib") + "\n" + _read("plays") + "\n" + _read(name)
 
 
 class Scripts:

@@ -86,7 +86,7 @@ async def test_shuffled_and_duplicated_histories_give_identical_answers(redis: R
 
 
 def year_marks(packed: bytes) -> bytes:
-    """What a song's marks must be (``lua/lib.lua``): where each year of its packed plays
+    """What a song's marks must be (``lua/plays.lua``): where each year of its packed plays
     begins, and how many plays come before it."""
     marks, offset, year = [], 0, b""
     for n, entry in enumerate(packed.splitlines(keepends=True)):

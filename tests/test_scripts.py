@@ -39,7 +39,7 @@ def entries(events: list[dict], start: int = 1) -> list[tuple[str, dict[bytes, b
 
 
 def test_the_scripts_thresholds_are_those_of_the_key_layout() -> None:
-    lib = _read("lib")
+    lib = _read("lib") + _read("plays")
     assert f"\nlocal HIATUS = {keys.HIATUS_DAYS}\n" in lib
     assert f"\nlocal REGULAR = {keys.REGULAR_PLAYS}\n" in lib
     assert GapsParams(band="b").min_plays == keys.REGULAR_PLAYS  # what the index is for

@@ -1,7 +1,7 @@
 --[[ apply.lua: apply a batch of one band's events to its projections, atomically.
 
 KEYS: the band's keys (projections.keys.BAND_KEYS order), then the show:<id> key of every
-      show the batch names (the plays:<song> keys are named here, see lib.lua).
+      show the batch names (the plays:<song> keys are named here, see plays.lua).
 ARGV: one JSON payload per event, in log order, built by projections.apply.script_input():
       every payload has t (S = ShowRecorded, P = PerformanceAdded, X = PerformanceRemoved,
       R = ShowRemoved), v (the stream entry id: the event's place in the log), id (show_id)
@@ -71,7 +71,7 @@ local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end
 
--- the entries "showkey pos4 set" numbered from n + 1, packed (see lib.lua)
+-- the entries "showkey pos4 set" numbered from n + 1, packed (see plays.lua)
 local function pack(list, n)
   for i, entry in ipairs(list) do list[i] = entry .. ' ' .. (n + i) .. '\n' end
   return table.concat(list)
