@@ -17,6 +17,7 @@ import msgspec
 
 from . import keys
 from .contract import (
+    DEFAULT_GAP_THRESHOLD,
     Bustout,
     Bustouts,
     BustoutsParams,
@@ -69,7 +70,7 @@ def date_of(showkey: bytes | str) -> str:
 
 
 def _show_id(showkey: bytes) -> str:
-    return keys.unstored(showkey[18:])
+    return keys.unstored(showkey[keys.SHOWKEY_ID :])
 
 
 def _days(a: str, b: str) -> int:
@@ -327,7 +328,7 @@ async def setlist(p: SetlistParams, read: Reader, gen: int) -> Setlist:
                 gap_shows=gap_shows if previous else None,
                 gap_days=_days(show["date"], date_of(previous)) if previous else None,
                 is_debut=bool(is_play) and not previous,
-                is_bustout=bool(previous) and gap_shows >= 101,
+                is_bustout=bool(previous) and gap_shows >= DEFAULT_GAP_THRESHOLD["shows"],
             )
         )
     return Setlist(

@@ -87,11 +87,15 @@ FIRST_GENERATION = 1
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
 LAYOUT = 9
+#: Where a showkey's show_id begins ("YYYY-MM-DD OOOOOO " before it): ``showkey[SHOWKEY_ID:]``
+#: here, ``string.sub(sk, SHOWKEY_ID + 1)`` in the scripts (handed to them, see scripts.py).
+SHOWKEY_ID = 18
 #: The least number of days between two plays of a song for the stretch to be indexed
-#: (``hiatuses``; ``HIATUS`` in lua/plays.lua).
+#: (``hiatuses``; ``HIATUS`` in the scripts, handed to them by scripts.py).
 HIATUS_DAYS = 180
 #: The least number of plays for a song to be in the last-play index of regulars
-#: (``regulars``; ``REGULAR`` in lua/lib.lua): gaps' default min_plays.
+#: (``regulars``; ``REGULAR`` in the scripts, handed to them by scripts.py): gaps' default
+#: min_plays.
 REGULAR_PLAYS = 5
 
 #: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the

@@ -38,10 +38,19 @@ def _read(name: str) -> str:
     return resources.files(__package__).joinpath("lua", f"{name}.lua").read_text()
 
 
+def header() -> str:
+    """What the scripts share with Python, defined once in ``keys``: handed to every script
+    as Lua constants in front of it."""
+    return (
+        f"local HIATUS, REGULAR = {keys.HIATUS_DAYS}, {keys.REGULAR_PLAYS}\n"
+        f"local SHOWKEY_ID = {keys.SHOWKEY_ID + 1}  -- where a showkey's show_id begins (from 1)\n"
+    )
+
+
 def _source(name: str) -> str:
-    """A script's source: the shared helpers of ``lib.lua`` and ``plays.lua`` (each song's
-    packed plays), then the script itself."""
-    return _read("lib") + "\n" + _read("plays") + "\n" + _read(name)
+    """A script's source: the constants of ``header``, the shared helpers of ``lib.lua`` and
+    ``plays.lua`` (each song's packed plays), then the script itself."""
+    return header() + _read("lib") + "\n" + _read("plays") + "\n" + _read(name)
 
 
 class Scripts:

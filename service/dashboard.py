@@ -169,6 +169,6 @@ def dashboard_routes(service: Any) -> list[Any]:
         if not newest:
             return {"show_id": None, "date": None}
         sk = newest[0].decode()
-        return {"show_id": keys.unstored(sk[18:]), "date": sk[:10]}
+        return {"show_id": keys.unstored(sk[keys.SHOWKEY_ID :]), "date": sk[:10]}
 
     return [static, trends, song, latest]

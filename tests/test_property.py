@@ -152,15 +152,19 @@ async def _check(url: str, events: list[dict[str, Any]], order: list[int], as_of
             entries = [(f"{i + 1}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(permuted)]
             shuffled = [entries[i] for i in processing]
             start = 0
+            unacked: list[Any] = []  # calls that crashed between their apply and their highlights
             while start < len(shuffled):
                 size = rng.choice((1, 2, 3, len(shuffled)))
-                # a crash between an apply and its highlights, now and then
-                crashed = rng.random() < 0.3
                 part = shuffled[start : start + size]
+                crashed = rng.random() < 0.3  # now and then
                 outcome = await apply_entries(scripts, part, highlighting=None if crashed else HIGHLIGHTING)
                 assert not outcome.failed, outcome.errors
+                if crashed:
+                    unacked.append(part)
+                if unacked and rng.random() < 0.5:  # delivered again, later (reclaimed)
+                    await apply_entries(scripts, unacked.pop(0), highlighting=HIGHLIGHTING)
                 start += size
-            if crashed:  # the last call crashed: its entries are delivered again
+            for part in unacked:  # whatever is still pending is reclaimed in the end
                 await apply_entries(scripts, part, highlighting=HIGHLIGHTING)
             logs_.append(permuted)
         for k, log in enumerate(logs_):  # 0: through the consumer; then the processing orders

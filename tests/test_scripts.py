@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 from collections.abc import AsyncIterator
 
 import fakeredis
@@ -16,6 +17,7 @@ from reference import Reference
 from test_edges import EDGE_LOG
 
 from projections import keys
+from projections import scripts as scripts_module
 from projections.batch import apply_entries
 from projections.contract import GapsParams, QueryError
 from projections.queries import Queries
@@ -38,10 +40,13 @@ def entries(events: list[dict], start: int = 1) -> list[tuple[str, dict[bytes, b
     return [(f"{start + i}-0", {b"__data__": json.dumps(e).encode()}) for i, e in enumerate(events)]
 
 
-def test_the_scripts_thresholds_are_those_of_the_key_layout() -> None:
-    lib = _read("lib") + _read("plays")
-    assert f"\nlocal HIATUS = {keys.HIATUS_DAYS}\n" in lib
-    assert f"\nlocal REGULAR = {keys.REGULAR_PLAYS}\n" in lib
+def test_the_scripts_constants_are_those_of_the_key_layout() -> None:
+    header = scripts_module.header()
+    assert f"local HIATUS, REGULAR = {keys.HIATUS_DAYS}, {keys.REGULAR_PLAYS}\n" in header
+    assert f"local SHOWKEY_ID = {keys.SHOWKEY_ID + 1} " in header
+    lua = _read("lib") + _read("plays")
+    assert not re.search(r"^local (HIATUS|REGULAR|SHOWKEY_ID)\b", lua, re.M)  # defined once, in keys
+    assert "18" not in re.findall(r"string\.sub\(sk, (\d+)\)", lua)
     assert GapsParams(band="b").min_plays == keys.REGULAR_PLAYS  # what the index is for
 
 

@@ -45,7 +45,7 @@ end
 
 -- the show_id at the end of a showkey
 local function sk_show(sk)
-  return string.sub(sk, 19)
+  return string.sub(sk, SHOWKEY_ID)
 end
 
 local function is_live(show)
@@ -115,9 +115,9 @@ local function last_score(sk)
   return ordinal(sk) * 1000000 + tonumber(string.sub(sk, 12, 17))
 end
 
--- the songs with this many plays or more are in the last-play index of regulars too
--- (K_REGULARS): gaps' default min_plays (projections.keys.REGULAR_PLAYS)
-local REGULAR = 5
+-- REGULAR (handed in by projections.scripts.header, from projections.keys.REGULAR_PLAYS): the
+-- songs with this many plays or more are in the last-play index of regulars too (K_REGULARS):
+-- gaps' default min_plays
 
 -- the last-play index that holds every song with `min_plays` plays or more (and, for
 -- fewer than REGULAR, every song)

@@ -100,8 +100,7 @@ end
 -- A song's plays at least HIATUS days after its play before are indexed by that stretch
 -- (K_HIATUSES, see projections/keys.py): a historical `gaps` reads the stretches that hold
 -- its as_of, and `bustouts` the play before each song's first in its scan, instead of each
--- song's plays
-local HIATUS = 180
+-- song's plays (HIATUS: handed in by projections.scripts.header, from projections.keys.HIATUS_DAYS)
 -- a stretch's score: the year of its first play x YEAR_SCORE + the ordinal day of the next
 local YEAR_SCORE = 10000000
 
