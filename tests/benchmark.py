@@ -552,7 +552,7 @@ def synthetic(bands: int, plays_per_band: int, seed: int = 7) -> list[dict[str, 
     two and plays a one-off (a cover) one time in five. A script call of 1,000 events then
     touches about as many distinct songs as one of the real histories (0.16 per play, where
     Phish's touch 0.17, the Grateful Dead's 0.12 and Goose's 0.19), and that is what the
-    apply's cost follows (docs/performance.md, "Scale")."""
+    apply's cost follows."""
     rng = random.Random(seed)
     events = []
     for b in range(bands):
