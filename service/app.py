@@ -55,6 +55,15 @@ SPECIFICATION = AsyncAPI(
 )
 
 
+def _broker_log() -> logging.Logger:
+    """FastStream's logger: its lines per subscriber and task (INFO) only when debugging, so
+    that ``serve`` at INFO says what the service does (``runtime.Tally``) and little else."""
+    broker = logging.getLogger("setlist-stats.broker")
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        broker.setLevel(logging.WARNING)
+    return broker
+
+
 async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
     """Keep the entries as they are: decoding and validation are the consumer's own."""
     return BatchMessage(
@@ -107,7 +116,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
         url,
         serializer=MsgSpecSerializer(),
         max_connections=settings.max_connections,
-        logger=logging.getLogger("setlist-stats.broker"),
+        logger=_broker_log(),
         log_level=logging.DEBUG,
         middlewares=[refused],
     )

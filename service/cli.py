@@ -221,13 +221,16 @@ def cmd_query(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo_run import run_demo
 
-    if args.write:
-        from .demo import history
+    if args.write or args.tonight:
+        from .demo import history, tonight
 
-        with open(args.write, "w") as f:
-            for event in history(args.seed):
-                f.write(json.dumps(event) + "\n")
-        print(f"wrote the demo history to {args.write}", file=sys.stderr)
+        events = history(args.seed)
+        for path, what, lines in ((args.write, "history", events), (args.tonight, "show of tonight", None)):
+            if path:
+                with open(path, "w") as f:
+                    for event in lines if lines is not None else tonight(events):
+                        f.write(json.dumps(event) + "\n")
+                print(f"wrote the demo {what} to {path}", file=sys.stderr)
         return 0
     with redis_url_or_embedded(persistent=False) as url:
         asyncio.run(run_demo(url, args.seed))
@@ -363,6 +366,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("demo", help="stream a generated history of invented bands through the service")
     s.add_argument("--seed", type=int, default=2026)
     s.add_argument("--write", metavar="FILE", help="only write the generated events as JSON lines")
+    s.add_argument(
+        "--tonight",
+        metavar="FILE",
+        help="only write a show of The Wandering Moons dated today, an event a line (a bustout, a debut and "
+        "their most played song): for `ingest --live` after the history",
+    )
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -196,3 +196,56 @@ def history(seed: int = 2026) -> list[dict[str, Any]]:
     """Every event of the demo bands, in the order an importer would publish them."""
     rng = random.Random(seed)
     return [e for band in BANDS for e in band_history(band, rng)]
+
+
+def tonight(
+    events: list[dict[str, Any]], band: str = "wandering-moons", day: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """A show of ``band`` dated ``day`` (default today, UTC: live, so it gets highlights),
+    one event a line as a site's admin panel would send them during the show: its most
+    overdue song (a bustout), a song never played before (a debut) and its most played one."""
+    day = day or dt.datetime.now(dt.UTC).date()
+    dates = {e["show_id"]: e["date"] for e in events if e["type"] == "ShowRecorded" and e["band"] == band}
+    last: dict[str, str] = {}
+    count: dict[str, int] = {}
+    titles: dict[str, str] = {}
+    for e in events:
+        if (
+            e["type"] == "PerformanceAdded"
+            and e["band"] == band
+            and e.get("counts_for_stats", True)
+            and e["set"] != "s"
+        ):
+            last[e["song_id"]] = max(last.get(e["song_id"], ""), dates[e["show_id"]])
+            count[e["song_id"]] = count.get(e["song_id"], 0) + 1
+            titles[e["song_id"]] = e["song_title"]
+    overdue = min((d, s) for s, d in last.items() if count[s] >= 5)[1]
+    common = max(count, key=lambda s: (count[s], s))
+    show_id = f"{day.isoformat()}-tonight"
+    out: list[dict[str, Any]] = [
+        {
+            "type": "ShowRecorded",
+            "event_id": f"{band}-{show_id}",
+            "band": band,
+            "show_id": show_id,
+            "date": day.isoformat(),
+            "venue": "The Tonight Theatre",
+            "city": "Burlington",
+        },
+    ]
+    for position, (song, title) in enumerate(
+        ((common, titles[common]), (f"{band[:2]}-new", "Brand New Song"), (overdue, titles[overdue])), start=1
+    ):
+        out.append(
+            {
+                "type": "PerformanceAdded",
+                "event_id": f"{band}-{show_id}-{position}",
+                "band": band,
+                "show_id": show_id,
+                "position": position,
+                "set": "1",
+                "song_id": song,
+                "song_title": title,
+            }
+        )
+    return out

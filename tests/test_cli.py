@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -131,6 +132,16 @@ def test_dlq_list_and_replay(served: str, tmp_path: Path) -> None:
 def test_ingest_of_a_missing_file_fails_clearly(redis_url: str) -> None:
     result = run("ingest", "/nonexistent/events.jsonl", REDIS_URL=redis_url)
     assert result.returncode != 0 and "cannot read /nonexistent/events.jsonl" in result.stderr
+
+
+def test_demo_writes_a_history_and_a_show_of_tonight(tmp_path: Path) -> None:
+    history, tonight = tmp_path / "history.jsonl", tmp_path / "tonight.jsonl"
+    result = run("demo", "--write", str(history), "--tonight", str(tonight))
+    assert result.returncode == 0, result.stderr
+    show_, *plays = [json.loads(line) for line in tonight.read_text().splitlines()]
+    assert show_["type"] == "ShowRecorded" and show_["date"] == dt.datetime.now(dt.UTC).date().isoformat()
+    played = {e["song_id"] for e in map(json.loads, history.read_text().splitlines()) if e.get("song_id")}
+    assert [p["song_id"] in played for p in plays] == [True, False, True]  # common, a debut, overdue
 
 
 def test_demo_on_an_embedded_redis(tmp_path: Path) -> None:
@@ -379,6 +390,7 @@ def test_serve_logs_its_work_at_info_and_is_quiet_when_idle(redis: Redis, redis_
     finally:
         process.terminate()
         _, output = process.communicate(timeout=30)
+    assert "being executed" not in output and "INFO setlist-stats.broker" not in output  # FastStream's own: quiet
     reports = [line for line in output.splitlines() if "applied" in line and "dead-lettered" in line]
     assert len(reports) == 1, output  # one interval had work, the idle ones said nothing
     assert re.search(

@@ -25,11 +25,14 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 async def test_readme_python_block(redis: Redis, redis_url: str, service: Queries) -> None:
     await ingest(
         redis,
-        [show("1", "2024-05-01", band="phish"), perf("1", 1, "tweezer", band="phish")]
+        [show("1", "2024-05-01", band="wandering-moons"), perf("1", 1, "tweezer", band="wandering-moons")]
         + [
             e
             for i in range(2, 8)
-            for e in (show(str(i), f"2024-05-0{i}", band="phish"), perf(str(i), 1, "tweezer", band="phish"))
+            for e in (
+                show(str(i), f"2024-05-0{i}", band="wandering-moons"),
+                perf(str(i), 1, "tweezer", band="wandering-moons"),
+            )
         ],
     )
     block = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -49,7 +52,10 @@ async def test_readme_plain_faststream_block(redis: Redis, redis_url: str, servi
         [
             e
             for i in range(1, 7)
-            for e in (show(str(i), f"2024-05-0{i}", band="phish"), perf(str(i), 1, "a", band="phish"))
+            for e in (
+                show(str(i), f"2024-05-0{i}", band="wandering-moons"),
+                perf(str(i), 1, "a", band="wandering-moons"),
+            )
         ],
     )
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
@@ -83,7 +89,7 @@ async def test_readme_chat_bot_block(redis: Redis, redis_url: str, capsys: pytes
         bustout = Highlight(
             id="phish:1:2:bustout",
             kind="bustout",
-            band="phish",
+            band="wandering-moons",
             show_id="1",
             position=2,
             song_id="fee",
