@@ -217,17 +217,16 @@ async def test_two_deployments_on_one_redis_never_see_each_other(redis_url: str)
         StatsClient(one, timeout=10) as a,
         StatsClient(two, timeout=10) as b,
     ):
-        if True:
-            await a.publish(show("s1", "2001-01-01", band="only-in-one"))
-            await b.publish(show("s1", "2001-01-01", band="only-in-two"))
-            for _ in range(20):  # whichever handler hears a question first: only its own may
-                assert (await a.query("stats", band="only-in-one"))["total_shows"] == 1
-                with pytest.raises(QueryError, match="Band not found"):
-                    await b.query("stats", band="only-in-one")
-                with pytest.raises(QueryError, match="Band not found"):
-                    await a.query("stats", band="only-in-two")
-            assert [x["band"] for x in await a.query("bands")] == ["only-in-one"]
-            assert [x["band"] for x in await b.query("bands")] == ["only-in-two"]
+        await a.publish(show("s1", "2001-01-01", band="only-in-one"))
+        await b.publish(show("s1", "2001-01-01", band="only-in-two"))
+        for _ in range(20):  # whichever handler hears a question first: only its own may
+            assert (await a.query("stats", band="only-in-one"))["total_shows"] == 1
+            with pytest.raises(QueryError, match="Band not found"):
+                await b.query("stats", band="only-in-one")
+            with pytest.raises(QueryError, match="Band not found"):
+                await a.query("stats", band="only-in-two")
+        assert [x["band"] for x in await a.query("bands")] == ["only-in-one"]
+        assert [x["band"] for x in await b.query("bands")] == ["only-in-two"]
     for client in clients:  # each write-through appended once, in its own database
         assert await client.xlen(keys.EVENTS_STREAM) == 1
         await client.aclose()
