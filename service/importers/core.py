@@ -106,8 +106,7 @@ class Checkpoint:
         for raw_name, raw_value in raw.items():
             name, value = text(raw_name), text(raw_value)
             if name.startswith("show:"):
-                digest, _, positions = value.partition(" ")
-                shows[name[5:]] = (digest, [int(p) for p in positions.split(",") if p])
+                shows[name[5:]] = parse_mark(value)
             elif name == "cursor":
                 cursor = json.loads(value)
             elif name == "resume":
@@ -238,8 +237,7 @@ async def run(
         if marks and not dry_run:
             await redis.hset(checkpoint.key, mapping={f"show:{k}": v for k, v in marks.items()})
         for show_id, value in marks.items():
-            digest, _, positions = value.partition(" ")
-            checkpoint.shows[show_id] = (digest, [int(p) for p in positions.split(",") if p])
+            checkpoint.shows[show_id] = parse_mark(value)
         summary.published += len(pending)
         pending.clear()
         marks.clear()
@@ -260,7 +258,8 @@ async def run(
         summary.shows += 1
         summary.plays += len(events) - 1
         digest = digest_of(events)
-        before = marks_of(marks, show_id) or checkpoint.shows.get(show_id)
+        # a show named twice in one run is compared against its earlier, unflushed copy
+        before = parse_mark(marks[show_id]) if show_id in marks else checkpoint.shows.get(show_id)
         if before and before[0] == digest:
             summary.unchanged += 1
             continue
@@ -292,11 +291,7 @@ async def run(
     return summary
 
 
-def marks_of(marks: dict[str, str], show_id: str) -> tuple[str, list[int]] | None:
-    """A show's checkpoint value written earlier in this run and not yet flushed (a source that
-    names one show twice: the later one wins, the earlier is compared against)."""
-    value = marks.get(show_id)
-    if value is None:
-        return None
+def parse_mark(value: str) -> tuple[str, list[int]]:
+    """A show's checkpoint value ("digest positions,...") as (digest, positions)."""
     digest, _, positions = value.partition(" ")
     return digest, [int(p) for p in positions.split(",") if p]
