@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import io
 import logging
 import time
@@ -106,7 +105,7 @@ async def _event_of(message: Any, original_decoder: Any) -> Event:
 
 def create_app(settings: Settings | None = None, url: str | None = None) -> FastStream:
     """The FastStream app on ``url`` (default: ``settings.redis_url``)."""
-    settings = settings or Settings()
+    settings = settings or Settings.load()
     url = url or settings.redis_url
     if not url:
         raise SystemExit("REDIS_URL is not set (setlist-stats serve starts an embedded Redis)")
@@ -192,7 +191,7 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
 def documented_app() -> FastStream:
     """The app as the AsyncAPI document shows it (every part, whatever ``SERVE_ROLE`` says;
     no Redis needed): ``faststream docs gen service.app:documented_app --factory``."""
-    settings = dataclasses.replace(Settings(), role="all")
+    settings = Settings.load(role="all")
     return create_app(settings, settings.redis_url or "redis://localhost:6379")
 
 

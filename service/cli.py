@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import json
 import logging
@@ -27,6 +26,7 @@ from projections.contract import QUERIES, QueryError, described, field_doc
 
 from . import upkeep
 from .config import ROLES, Settings, http_address, redacted
+from .connect import redis_client
 
 
 def home() -> Path:
@@ -87,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if "LOG_LEVEL" not in os.environ:
         logging.getLogger().setLevel(logging.INFO)
     overrides = {k: v for k, v in (("role", args.role), ("http_addr", args.http)) if v}
-    settings = dataclasses.replace(Settings(), **overrides)
+    settings = Settings.load(**overrides)
     if settings.http_addr:
         http_address(settings.http_addr)  # or exit, saying why
         if settings.role == "consumer":
@@ -127,12 +127,11 @@ def _lines(paths: list[str]) -> list[tuple[str, bytes]]:
 
 
 async def _ingest(url: str, lines: list[tuple[str, bytes]], wait: bool, timeout: float) -> int:
-    from redis.asyncio import Redis
 
     from .ingest import publish, wait_settled
     from .progress import Progress
 
-    redis = Redis.from_url(url)
+    redis = redis_client(url)
     try:
         with Progress("published", len(lines)) as bar:
             ids = await publish(redis, [line for _, line in lines], progress=bar.advance)

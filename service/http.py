@@ -29,6 +29,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote
 
 import msgspec
+from cachetools import LRUCache
 from litestar import Litestar, Request, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, ServiceUnavailableException, ValidationException
@@ -73,20 +74,18 @@ class Answers:
     """A query's HTTP response from its raw parameters (path and query string, as text): what
     both the Litestar route and the fast path (``FastAnswers``) send."""
 
-    def __init__(self, service: Service, max_age: int, remembered: int = 4096) -> None:
+    def __init__(self, service: Service) -> None:
         self.service = service
-        self.cache_control = f"public, max-age={max_age}, must-revalidate".encode()
+        settings = service.settings
+        self.cache_control = f"public, max-age={settings.http_max_age}, must-revalidate".encode()
         # the questions parsed lately, by their raw parameters and the day (as_of's default)
-        self._parsed: dict[tuple[Any, ...], Params[Any]] = {}
-        self._remembered = remembered
+        self._parsed: LRUCache[tuple[Any, ...], Params[Any]] = LRUCache(settings.answer_cache)
 
     def question(self, query: Query, given: dict[str, str]) -> Params[Any]:
         """``given`` checked (``contract.parse``); raises ``QueryError``."""
         key = (query.name, time.time() // 86400, *given.items())
         question = self._parsed.get(key)
         if question is None:
-            if len(self._parsed) >= self._remembered:
-                self._parsed.clear()
             question = self._parsed[key] = parse(query.name, given, strict=False)
         return question
 
@@ -243,7 +242,7 @@ async def _decode_events(request: Request[Any, Any, Any]) -> Response[bytes] | N
     return None
 
 
-def _publish_route(service: Service, token: str | None) -> Any:
+def _publish_route(service: Service) -> Any:
     @post(
         "/events",
         summary="Write-through publish: append events to the log and apply them at once",
@@ -253,9 +252,9 @@ def _publish_route(service: Service, token: str | None) -> Any:
         "`Authorization: Bearer <API_TOKEN>`.",
         tags=["events"],
         status_code=200,
-        guards=[_bearer(token)],
+        guards=[_bearer(service.settings.token())],
         before_request=_decode_events,
-        request_max_body_size=64 * 1024 * 1024,
+        request_max_body_size=service.settings.http_max_body,
         responses={
             200: ResponseSpec(data_container=Published | list[Published], description="appended, and applied"),
             401: ResponseSpec(data_container=None, description="no valid bearer token"),
@@ -317,14 +316,15 @@ def _invalid(request: Request[Any, Any, Any], exc: ValidationException) -> Respo
     return _detail(422, detail or [{"loc": ["body"], "msg": str(exc.detail), "type": "invalid"}])
 
 
-def http_app(service: Service, token: str | None = None, max_age: int = 0, lifespan: Sequence[Any] = ()) -> FastAnswers:
-    """The HTTP app: Litestar's, its query routes answered by ``FastAnswers``."""
-    answers = Answers(service, max_age)
+def http_app(service: Service, lifespan: Sequence[Any] = ()) -> FastAnswers:
+    """The HTTP app: Litestar's, its query routes answered by ``FastAnswers``; the bearer
+    token, the answers' max-age and the largest body from the service's settings."""
+    answers = Answers(service)
     routes: list[Callable[..., Awaitable[Any]]] = [_query_route(answers, q) for q in QUERIES.values()]
     app = Litestar(
         route_handlers=[
             *routes,
-            _publish_route(service, token),
+            _publish_route(service),
             *_health_routes(service),
             *sse_routes(service),
             *dashboard_routes(service),

@@ -1,6 +1,6 @@
 """The running service: what its handlers share (``Service``: one Redis client, its
-scripts, the queries; the consumer's batches, the write-through, the answers) and how a
-consumer gives way to live events and questions (the pacing constants below).
+scripts, the queries; the consumer's batches, the write-through, the answers). How a
+consumer gives way to live events and questions is ``service/pacing.py``.
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import math
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -37,6 +36,7 @@ from projections.values import text
 
 from .channels import Names
 from .config import Settings, redacted
+from .connect import redis_client
 from .live import Fanout
 from .reclaim import Reclaimer
 
@@ -44,32 +44,6 @@ log = logging.getLogger("setlist-stats")
 
 #: Seconds a stopping part may take before it is logged and forced (see ``running``).
 STOP_TIMEOUT = 10.0
-#: Milliseconds the consumers keep giving way to live events after a write-through.
-LIVE_WINDOW_MS = 600_000
-#: While they do (or its process answers questions: ``SERVED_WINDOW``), seconds a consumer
-#: rests per second of applying: the backlog goes at about half speed, and write-throughs
-#: and queries find Redis and a core free.
-LIVE_REST = 1.0
-#: A consumer gives way the same while the process it runs in answers questions or takes
-#: write-throughs: until ``SERVED_WINDOW`` seconds after the last one ended. Questions asked
-#: during a backfill are answered in milliseconds; the backfill goes slower meanwhile.
-SERVED_WINDOW = 1.0
-#: While it gives way, a consumer starts its next script call once this process has no
-#: answer or write-through under way and none ended in the last ``GIVE_WAY_GRACE`` seconds
-#: (the question that follows a write-through comes that soon), or after ``GIVE_WAY_MAX``
-#: seconds of waiting for that (the backlog keeps moving under a steady stream of questions).
-GIVE_WAY_GRACE = 0.005
-GIVE_WAY_MAX = 0.05
-#: Seconds after the last live change to a band (announced on ``CHANGED_CHANNEL``) before the
-#: questions about it asked most recently are answered again into the cache
-#: (``Queries.refresh``): during a show, the next question finds its answer ready; a burst of
-#: changes refreshes once.
-REFRESH_DELAY = 0.2
-#: A batch of at most this many entries read from the stream is live events arriving one by
-#: one, not a backfill: it refreshes the answers about its bands the same way, and the
-#: consumer applies it without giving way (``give_way``: those live events are what the
-#: questions asked meanwhile wait for).
-LIVE_BATCH = 20
 
 
 async def ensure_group(redis: Redis) -> None:
@@ -104,13 +78,12 @@ class Service:
         self._reclaim_task: asyncio.Task[None] | None = None
         self._changes: dict[str, int] = {}  # live changes announced per band (see refresh_soon)
         self._tasks: set[asyncio.Task[None]] = set()  # announcements and refreshes under way
-        self._serving = 0  # answers and write-throughs under way (see give_way)
-        self._served_at = -math.inf  # when the last of them ended (time.perf_counter)
-        self._idle = asyncio.Event()  # set while none is under way
-        self._idle.set()
+        self.pacing = settings.pacing()  # how the consumer gives way (service/pacing.py)
 
     async def start(self) -> None:
-        self.redis = Redis.from_url(self.url, max_connections=self.settings.max_connections, health_check_interval=10)
+        self.redis = redis_client(
+            self.url, self.settings, max_connections=self.settings.max_connections, health_check_interval=10
+        )
         try:
             await ensure_group(self.redis)
             await check_layout(self.redis)
@@ -118,8 +91,8 @@ class Service:
             await self.redis.aclose()
             raise
         self.scripts = Scripts(self.redis)
-        self.queries = Queries(self.scripts)
-        self.fanout = Fanout(self.redis)
+        self.queries = Queries(self.scripts, self.settings.answer_cache)
+        self.fanout = Fanout(self.redis, self.settings.live_backlog, self.settings.live_keepalive)
         if self.settings.role == "handlers":
             log.info("setlist-stats answering on %s", redacted(self.url))
             return
@@ -151,18 +124,13 @@ class Service:
         ids, data = raw["message_ids"], raw["data"]
         entries = [(entry_id.decode(), fields) for entry_id, fields in zip(ids, data, strict=True)]
         generations, chunk = await write_targets(self.redis)
-        # while live events are published (write-throughs, in any process), or while this
-        # process answers questions: a script call's worth at a time, each once this process
-        # serves nothing (give_way) and followed by a rest (LIVE_REST), so that write-throughs
-        # and questions find Redis, a core and this event loop free
-        live = chunk == LIVE_CHUNK or self.served_lately()
-        chunk = LIVE_CHUNK if live else chunk
-        step = chunk if live else len(entries)
-        trickle = len(entries) <= LIVE_BATCH  # live events arriving one by one, not a backfill
+        paced = self.pacing.paced(live=chunk == LIVE_CHUNK, entries=len(entries))
+        step = LIVE_CHUNK if paced else len(entries)
+        chunk = LIVE_CHUNK if paced else chunk
         applied: set[str] = set()  # the bands the batch changed (or left as they were)
         for start in range(0, len(entries), step):
-            if live and not trickle:
-                await self.give_way()
+            if paced:
+                await self.pacing.turn()
             started = time.perf_counter()
             outcome = await apply_entries(
                 self.scripts, entries[start : start + step], generations, chunk, self.highlighting
@@ -173,49 +141,14 @@ class Service:
             self.tally.add(outcome)
             if outcome.failed:
                 log.warning("%d entries left pending for retry: %s", len(outcome.failed), "; ".join(outcome.errors))
-            if live:
-                await self.rest((time.perf_counter() - started) * LIVE_REST)
-        if applied and trickle:
+            if paced:
+                await self.pacing.after(time.perf_counter() - started)
+        if applied and len(entries) <= self.pacing.live_batch:  # live events: their answers refreshed
             self.announce(sorted(applied))
 
-    def served_lately(self) -> bool:
-        """Whether this process is answering a question or taking a write-through, or did in
-        the last ``SERVED_WINDOW`` seconds."""
-        return bool(self._serving) or time.perf_counter() - self._served_at < SERVED_WINDOW
-
-    async def give_way(self) -> None:
-        """A consumer's wait before a script call while it gives way: until this process
-        serves nothing and has served nothing for ``GIVE_WAY_GRACE``, at most
-        ``GIVE_WAY_MAX``."""
-        deadline = time.perf_counter() + GIVE_WAY_MAX
-        while (left := deadline - time.perf_counter()) > 0:
-            if self._serving:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(left):
-                        await self._idle.wait()
-                continue
-            quiet = self._served_at + GIVE_WAY_GRACE - time.perf_counter()
-            if quiet <= 0:
-                return
-            await asyncio.sleep(min(quiet, left))
-
-    @contextlib.contextmanager
-    def serving(self) -> Iterator[None]:
-        """An answer or a write-through under way (the consumer gives way to it: ``give_way``)."""
-        self._serving += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._serving -= 1
-            self._served_at = time.perf_counter()
-            if not self._serving:
-                self._idle.set()
-
-    async def rest(self, seconds: float) -> None:
-        """A consumer's pause after a script call's worth of entries while live events are
-        published (``LIVE_REST``)."""
-        await asyncio.sleep(seconds)
+    def serving(self) -> contextlib.AbstractContextManager[None]:
+        """An answer or a write-through under way (a paced consumer waits for it)."""
+        return self.pacing.serving()
 
     async def publish(self, event: Event) -> Reply[Any]:
         """Write-through: append one event (checked: ``_event_of``) to the stream and apply it
@@ -231,7 +164,7 @@ class Service:
         # two round trips in all (each may wait for one script call of a backfill)
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.set(keys.LIVE, 1, px=LIVE_WINDOW_MS)
+                pipe.set(keys.LIVE, 1, px=self.pacing.live_window_ms)
                 pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
                 pipe.hmget(keys.GENERATION, GENERATION_FIELDS)
                 _, added, generations = await pipe.execute()
@@ -275,7 +208,7 @@ class Service:
         task.add_done_callback(self._tasks.discard)
 
     def refresh_soon(self, band: str) -> None:
-        """Answer the band's recent questions again ``REFRESH_DELAY`` seconds after this
+        """Answer the band's recent questions again ``refresh_delay`` seconds after this
         change (announced: a write-through, or a live event from the stream), unless another
         comes to the band first (then after that one)."""
         self._changes[band] = change = self._changes.get(band, 0) + 1
@@ -283,7 +216,7 @@ class Service:
 
     async def _refresh(self, band: str, change: int) -> None:
         assert self.queries
-        await asyncio.sleep(REFRESH_DELAY)
+        await asyncio.sleep(self.settings.refresh_delay)
         if self._changes.get(band) != change:
             return  # a later change refreshes
         try:

@@ -60,7 +60,7 @@ async def serve_http(app: FastStream, settings: Settings) -> None:
             log.info("setlist-stats answering HTTP on http://%s:%d", host, port)
             yield
 
-    asgi = http_app(service, settings.api_token, settings.http_max_age, lifespan=[lifespan])
+    asgi = http_app(service, lifespan=[lifespan])
     config = uvicorn.Config(
         asgi,
         host=host,
@@ -70,7 +70,7 @@ async def serve_http(app: FastStream, settings: Settings) -> None:
         log_level="warning",
         proxy_headers=False,  # the client's address is not used
         server_header=False,
-        timeout_graceful_shutdown=5,  # then a request still under way is cut off
+        timeout_graceful_shutdown=settings.http_grace,  # then a request still under way is cut off
     )
 
     async def end_streams() -> None:

@@ -119,10 +119,18 @@ class Worktree:
         subprocess.run(["git", "worktree", "remove", "--force", str(self.path)], cwd=ROOT, capture_output=True)
 
 
-def serve(url: str, cwd: Path = ROOT, role: str = "handlers", http: str | None = None) -> subprocess.Popen[bytes]:
-    """``setlist-stats serve`` of the code in ``cwd`` (its own ``service`` package first)."""
+def serve(
+    url: str,
+    cwd: Path = ROOT,
+    role: str = "handlers",
+    http: str | None = None,
+    settings: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``setlist-stats serve`` of the code in ``cwd`` (its own ``service`` package first),
+    with ``settings`` (environment variables) added."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HTTP_ADDR")}
     env.update(REDIS_URL=url, SERVE_ROLE=role, LOG_LEVEL="WARNING", PYTHONPATH=str(cwd), CONSUMER_NAME="")
+    env.update(settings or {})
     if http:
         env["HTTP_ADDR"] = http
     return subprocess.Popen(

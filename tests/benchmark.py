@@ -47,7 +47,7 @@ from reference import Reference
 from projections import keys
 from projections.batch import apply_entries
 from projections.scripts import Scripts
-from service.app import SERVED_WINDOW, ensure_group
+from service.app import ensure_group
 from service.cli import freeze_heap
 from service.client import StatsClient
 from service.config import Settings
@@ -102,13 +102,13 @@ class Consumer:
 
 async def ready(url: str) -> None:
     """Wait until the query handlers answer (a request sent before they subscribe is lost),
-    then for ``SERVED_WINDOW``: what follows finds a consumer that no longer gives way to
+    then for ``pace_served_window``: what follows finds a consumer that no longer gives way to
     that question."""
     async with StatsClient(url, timeout=0.5) as client:
         for _ in range(120):
             try:
                 await client.bands()
-                await asyncio.sleep(SERVED_WINDOW)
+                await asyncio.sleep(Settings.load().pace_served_window)
                 return
             except TimeoutError:
                 continue
@@ -141,7 +141,7 @@ async def bench_ingest(server: RedisServer, redis: Redis, events: list[str]) -> 
     ids = await publish(redis, events)
     before = await used_memory(redis)
     scripts = Scripts(redis)
-    batch = Settings().batch_size  # the consumer's batch size
+    batch = Settings.load().batch_size  # the consumer's batch size
     started = time.perf_counter()
     while True:
         read = await redis.xreadgroup(keys.CONSUMER_GROUP, "raw", {keys.EVENTS_STREAM: ">"}, count=batch)
@@ -181,7 +181,7 @@ async def bench_backfill_behind(redis: Redis, events: list[dict[str, Any]], year
     await redis.flushall()
     await ensure_group(redis)
     scripts = Scripts(redis)
-    batch = Settings().batch_size
+    batch = Settings.load().batch_size
     out: dict[str, Any] = {"recent_events": len(recent), "events": len(older)}
     for part, timed in ((recent, False), (older, True)):
         ids = await publish(redis, lines(part))
@@ -256,14 +256,14 @@ async def latencies_in_turn(
 
 
 async def asked_during_a_backfill(
-    url: str, redis: Redis, backfill: Sequence[dict[str, Any]], as_of: str
+    url: str, redis: Redis, backfill: Sequence[dict[str, Any]], as_of: str, band: str = "asked-during"
 ) -> dict[str, Any]:
     """`song` (the Phish song of the latency runs, cached) asked again and again from one
     client while ``backfill`` (under a band name of its own) is published and applied by the
     same `serve`, no write-through in use: the answers' p50/p99 and the backfill's rate (the
-    consumer gives way to the questions: ``service.app.SERVED_WINDOW``)."""
+    consumer gives way to the questions: ``pace_served_window``, service/pacing.py)."""
     song = next(p for q, p in QUERIES if q == "song")
-    events = [json.dumps({**e, "band": "asked-during"}) for e in backfill]
+    events = [json.dumps({**e, "band": band}) for e in backfill]
     times: list[float] = []
     async with StatsClient(url, timeout=30) as client:
         for _ in range(3):
@@ -499,7 +499,7 @@ async def live_visibility(
 
 
 #: Seconds between a play published during a show and the questions asked about it, in
-#: ``asked_after_a_play`` (the service answers them again ``service.app.REFRESH_DELAY`` after).
+#: ``asked_after_a_play`` (the service answers them again ``refresh_delay`` after).
 ASKED_AFTER = 0.5
 
 

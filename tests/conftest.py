@@ -100,8 +100,8 @@ TOKEN = "s3cret-token"
 @pytest.fixture
 async def http(redis: Redis, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The service running, and a client of its HTTP app (in this process, through ASGI)."""
-    async with running(settings_for_tests(), redis_url) as app:
-        asgi = http_app(app.context.get("service"), TOKEN)
+    async with running(settings_for_tests(api_token=TOKEN), redis_url) as app:
+        asgi = http_app(app.context.get("service"))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test") as client:
             yield client
 

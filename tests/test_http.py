@@ -125,7 +125,7 @@ async def test_post_events_needs_the_token_and_writes_through(redis: Redis, http
 
 async def test_post_events_without_a_configured_token_is_unavailable(redis: Redis, redis_url: str) -> None:
     async with running(settings_for_tests(), redis_url) as app:
-        asgi = http_app(app.context.get("service"), None)
+        asgi = http_app(app.context.get("service"))
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://t") as client:
             response = await client.post(
                 "/events", json=show("s1", "2001-01-01"), headers={"Authorization": "Bearer x"}

@@ -20,10 +20,10 @@ from projections.batch import BULK_CHUNK, LIVE_CHUNK, apply_entries, write_targe
 from projections.contract import QueryError
 from projections.queries import Queries
 from projections.scripts import Scripts
-from service import runtime as pacing
 from service.app import Service, running
 from service.client import StatsClient
 from service.ingest import publish, wait_settled
+from service.pacing import Pacing
 
 AS_OF = "2030-01-01"
 
@@ -50,15 +50,16 @@ async def append_at_once(redis: Redis, events: list[dict[str, Any]]) -> list[str
 
 
 def record_rests(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The seconds of each consumer rest (``Service.rest``) from now on, in a list."""
+    """The seconds of each paced script call a consumer rested after (``Pacing.after``) from
+    now on, in a list."""
     rests: list[float] = []
-    real_rest = Service.rest
+    real_after = Pacing.after
 
-    async def rest(self: Service, seconds: float) -> None:
+    async def after(self: Pacing, seconds: float) -> None:
         rests.append(seconds)
-        await real_rest(self, seconds)
+        await real_after(self, seconds)
 
-    monkeypatch.setattr(Service, "rest", rest)
+    monkeypatch.setattr(Pacing, "after", after)
     return rests
 
 
@@ -160,7 +161,7 @@ async def test_consumers_rest_after_each_batch_while_live(
     redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While write-throughs are in use, a consumer applies a script call's worth of entries
-    at a time and pauses after each for as long as it took (``LIVE_REST``); otherwise it goes
+    at a time and pauses after each for as long as it took (``pace_rest``); otherwise it goes
     straight on."""
     rests = record_rests(monkeypatch)
     history = backfill(200)
@@ -182,18 +183,17 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
 ) -> None:
     """While write-throughs are in use (``live``), or only while its own process answers
     questions, a consumer starts a script call only once that process has no answer or
-    write-through under way (``Service.give_way``), and waits for that at most
-    ``GIVE_WAY_MAX``: a backlog waits while an answer is under way, goes on once none is, and
-    still moves while answers never stop. ``SERVED_WINDOW`` after the last answer, with no
+    write-through under way (``Pacing.turn``), and waits for that at most
+    ``pace_wait_max``: a backlog waits while an answer is under way, goes on once none is, and
+    still moves while answers never stop. ``pace_served_window`` after the last answer, with no
     write-through, it goes straight on again."""
     first, second, third = (
         backfill(20, band=band, seed=seed) for band, seed in (("first", 3), ("second", 4), ("third", 5))
     )
-    monkeypatch.setattr(pacing, "GIVE_WAY_MAX", 3.0)
-    monkeypatch.setattr(pacing, "SERVED_WINDOW", 0.3)
     rests = record_rests(monkeypatch)
     # claim_idle_ms: the entries the consumer holds back are not reclaimed meanwhile
-    async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
+    settings = settings_for_tests(claim_idle_ms=60_000, pace_wait_max=3.0, pace_served_window=0.3)
+    async with running(settings, redis_url) as app:
         service: Service = app.context.get("service")
         if live:
             await redis.set(keys.LIVE, 1, px=60_000)  # as a write-through leaves it
@@ -202,9 +202,9 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
             await asyncio.sleep(1.5)
             assert not await redis.sismember(keys.BANDS, "first")  # nothing applied meanwhile
             assert await lag(redis) + int((await redis.xinfo_groups(keys.EVENTS_STREAM))[0]["pending"]) == len(ids)
-        await wait_settled(redis, ids, timeout=2.5)  # sooner than GIVE_WAY_MAX: it went on once idle
-        monkeypatch.setattr(pacing, "GIVE_WAY_MAX", 0.05)
-        with service.serving():  # under way all along: each script call waits GIVE_WAY_MAX
+        await wait_settled(redis, ids, timeout=2.5)  # sooner than pace_wait_max: it went on once idle
+        service.pacing.wait_max = 0.05
+        with service.serving():  # under way all along: each script call waits pace_wait_max
             await wait_settled(redis, await append_at_once(redis, second), timeout=30)
         await asyncio.sleep(0.5)
         rests.clear()
@@ -218,13 +218,12 @@ async def test_a_consumer_gives_way_to_what_its_process_serves(
 async def test_live_events_in_the_stream_do_not_wait_for_the_questions_asked_about_them(
     redis: Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Events arriving in the stream one by one (a read of at most ``LIVE_BATCH``) are the
+    """Events arriving in the stream one by one (a read of at most ``pace_live_batch``) are the
     live events the questions asked meanwhile wait for: the consumer applies each at once,
     even while its process is answering (it gives way to those questions only with a
     backfill)."""
-    monkeypatch.setattr(pacing, "GIVE_WAY_MAX", 5.0)
     tonight = backfill(1, band="tonight")[:6]
-    async with running(settings_for_tests(claim_idle_ms=60_000), redis_url) as app:
+    async with running(settings_for_tests(claim_idle_ms=60_000, pace_wait_max=5.0), redis_url) as app:
         service: Service = app.context.get("service")
         await redis.set(keys.LIVE, 1, px=60_000)
         with service.serving():
@@ -242,7 +241,7 @@ async def test_questions_asked_before_a_live_event_are_ready_after_it(redis: Red
     """After a live event (a write-through, or one event appended to the stream and applied
     by the consumer of a one-process serve, or by a consumer process beside a handlers
     process: "split"), the process answering questions answers the band's recently asked
-    questions again (``REFRESH_DELAY`` later): asked next, each comes from the cache, with
+    questions again (``refresh_delay`` later): asked next, each comes from the cache, with
     the change."""
     history = backfill(30, band="live")
     asked: list[tuple[str, dict[str, Any]]] = [
