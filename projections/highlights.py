@@ -30,8 +30,6 @@ import msgspec
 from .schema import Schema
 
 Kind = Literal["debut", "bustout", "bustout_days", "milestone", "first_of_year"]
-#: The stream's approximate length cap: a reader more than this far behind starts later.
-STREAM_CAP = 100_000
 
 
 class _Pushed(msgspec.Struct, Schema, kw_only=True, frozen=True, tag_field="type"):
@@ -70,10 +68,12 @@ class Highlighting:
     bustout_shows: int = 101
     bustout_days: int = 365
     per_band: dict[str, int] = field(default_factory=dict)  # band -> its bustout_shows
+    #: the stream's approximate length cap: a reader more than this far behind starts later
+    kept: int = 100_000
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()
 
     def args(self, band: str) -> list[str | int]:
         today = self.today()
         window = dt.timedelta(days=self.days)
         shows = self.per_band.get(band, self.bustout_shows)
-        return [(today - window).isoformat(), (today + window).isoformat(), shows, self.bustout_days, band, STREAM_CAP]
+        return [(today - window).isoformat(), (today + window).isoformat(), shows, self.bustout_days, band, self.kept]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
 import msgspec
+from cachetools import LRUCache
 from redis.asyncio.client import Pipeline
 
 from . import keys
@@ -54,22 +54,22 @@ class Queries:
     def __init__(self, scripts: Scripts, cache_size: int = 4096) -> None:
         self.scripts = scripts
         self.redis = scripts.redis
-        self._cache: OrderedDict[Any, tuple[bytes, str]] = OrderedDict()  # answers with their version
-        self._cache_size = cache_size
+        # answers with their version, the least recently used let go first
+        self._cache: LRUCache[Any, tuple[bytes, str]] = LRUCache(cache_size)
         self._computing: dict[Any, asyncio.Future[bytes]] = {}  # answers being computed
         self._probing: dict[Any, asyncio.Future[bytes | None]] = {}  # ... with their probe
         self._probes: dict[str | None, asyncio.Future[Any]] = {}  # probes being read (None: every band's)
         self._asking = 0  # questions under way (see _probe)
         self._under_way: set[asyncio.Future[Any]] = set()  # every computation running (see close)
-        self._known: OrderedDict[Any, None] = OrderedDict()  # questions answered here
+        self._known: LRUCache[Any, None] = LRUCache(cache_size)  # questions answered here
         self._generation = keys.FIRST_GENERATION  # the last one seen
         self._bands: list[str] = []  # every band, as the last question about all of them found them
         # a band's row of `bands` under (generation, band, stamp, as_of): after a change to one
         # band, `bands` reads the summary of that band alone
-        self._band_rows: OrderedDict[Any, BandRow] = OrderedDict()
+        self._band_rows: LRUCache[Any, BandRow] = LRUCache(cache_size)
         self._changed: set[str] = set()  # bands this process changed since it last probed them
         # per band, the questions answered most recently (the ones refresh() answers again)
-        self._asked: dict[str, OrderedDict[BandParams[Any], None]] = {}
+        self._asked: dict[str, LRUCache[BandParams[Any], None]] = {}
 
     async def answer(self, query: str, params: Any, today: dt.date | None = None) -> Any:
         """The answer to ``query`` with ``params`` (a JSON object, or its bytes) as plain JSON
@@ -126,11 +126,7 @@ class Queries:
         return answered
 
     def _remember(self, question: BandParams[Any]) -> None:
-        asked = self._asked.setdefault(question.band, OrderedDict())
-        asked[question] = None
-        asked.move_to_end(question)
-        if len(asked) > REFRESHED_PER_BAND:
-            asked.popitem(last=False)
+        self._asked.setdefault(question.band, LRUCache(REFRESHED_PER_BAND))[question] = None
 
     async def _answer_checked(self, question: Params[Any]) -> tuple[bytes, str]:
         """The answer to a question: from the cache if nothing it depends on has changed, else
@@ -143,7 +139,6 @@ class Queries:
         key = (generation, stamps, question)
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
             return cached
         # one computation of a question at a time: those asking it meanwhile await it (a
         # burst of fans after a change runs one script, not one each); each of them read the
@@ -203,13 +198,7 @@ class Queries:
     def _keep(self, key: Any, answer: bytes) -> tuple[bytes, str]:
         """An answer kept under its key, with its version (returned)."""
         kept = self._cache[key] = (answer, _version(key))
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        question = key[2]
-        self._known[question] = None
-        self._known.move_to_end(question)
-        if len(self._known) > self._cache_size:
-            self._known.popitem(last=False)
+        self._known[key[2]] = None
         return kept
 
     async def _answer_with_probe(self, question: BandParams[Any]) -> tuple[bytes, str] | None:
@@ -343,7 +332,4 @@ class Queries:
         # kept (again: another computation may have let some go meanwhile), the most recent last
         for key in row_keys:
             self._band_rows[key] = rows[key]
-            self._band_rows.move_to_end(key)
-        while len(self._band_rows) > self._cache_size:
-            self._band_rows.popitem(last=False)
         return [rows[key] for key in row_keys]

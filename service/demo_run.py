@@ -7,31 +7,33 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
+from rich import box
+from rich.console import Console, RenderableType
+from rich.table import Table
 
 from .app import running
 from .client import StatsClient
 from .config import Settings
+from .connect import redis_client
 from .demo import BANDS, history
 from .ingest import publish, wait_settled
 from .progress import Progress
 
 
-def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["-" if v is None else str(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    header = "  ".join(h.ljust(w) for h, w in zip(cells[0], widths, strict=True))
-    lines = [f"\n{title}", header, "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells[1:]]
-    if not rows:
-        lines.append("(none)")
-    return "\n".join(lines)
+def table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
+    """Rows under ``headers``, titled (``-`` for a missing value, ``(none)`` for no rows)."""
+    out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, caption="(none)" if not rows else None)
+    for header in headers:
+        out.add_column(header)
+    for row in rows:
+        out.add_row(*("-" if v is None else str(v) for v in row))
+    return out
 
 
-async def report(client: StatsClient, band: str) -> str:
+async def report(client: StatsClient, band: str) -> list[RenderableType]:
     stats = await client.stats(band)
     as_of = stats.last_show
-    out = [
+    out: list[RenderableType] = [
         f"\n=== {stats.vertical_name} ({band}): {stats.total_shows} shows, {stats.total_performances} plays, "
         f"{stats.unique_songs_played} songs, {stats.first_show} .. {as_of}; as of {as_of} ==="
     ]
@@ -94,13 +96,13 @@ async def report(client: StatsClient, band: str) -> str:
             [(d.song_title, d.debut_date, d.times_played_since) for d in debuts.debuts[:8]],
         )
     )
-    return "\n".join(out)
+    return out
 
 
 async def run_demo(url: str, seed: int) -> None:
     events = history(seed)
-    settings = Settings(consumer="demo")
-    redis = Redis.from_url(url)
+    settings = Settings.load(consumer="demo")
+    redis = redis_client(url)
     try:
         async with running(settings, url):
             with Progress("published", len(events)) as bar:
@@ -109,7 +111,8 @@ async def run_demo(url: str, seed: int) -> None:
                 settled = await wait_settled(redis, ids, progress=bar.update)
             print(f"{settled.applied} events applied, {settled.dead} dead-lettered", file=sys.stderr)
             async with StatsClient(url) as client:
+                console = Console(width=None if sys.stdout.isatty() else 120)
                 for band in BANDS:
-                    print(await report(client, band.slug))
+                    console.print(*await report(client, band.slug), sep="\n", soft_wrap=True)
     finally:
         await redis.aclose()

@@ -26,10 +26,10 @@ from projections.apply import stream_id_key
 from projections.events import BAND_PATTERN
 from projections.values import stream_entries, text
 
+from .connect import redis_client
+
 log = logging.getLogger("setlist-stats")
 
-#: Entries a follower may fall behind by before it is dropped (it reconnects and catches up).
-BACKLOG = 1000
 #: Seconds one blocking read waits before it reads again (and notices it was stopped).
 BLOCK_MS = 5000
 #: Entries read from the stream at a time.
@@ -52,8 +52,10 @@ def _band_of(data: bytes) -> str | None:
 class Fanout:
     """One blocking reader of the stream, its entries handed to every follower's queue."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, backlog: int = 1000, keepalive: float = 15.0) -> None:
         self.redis = redis
+        self.backlog = backlog  # entries a follower may fall behind by before it is dropped
+        self.keepalive = keepalive  # seconds without a highlight before a follower gets a None
         self.followers: set[asyncio.Queue[Entry | None]] = set()
         self.task: asyncio.Task[None] | None = None
         self.closing = False
@@ -108,7 +110,7 @@ class Fanout:
     async def follow(self, band: str | None = None, after: str | None = None) -> AsyncIterator[Entry | None]:
         """The highlights (of ``band``, else every band's) from after entry ``after`` (else from
         now on), as they come; ``None`` now and then when nothing came (a keep-alive)."""
-        queue: asyncio.Queue[Entry | None] = asyncio.Queue(BACKLOG)
+        queue: asyncio.Queue[Entry | None] = asyncio.Queue(self.backlog)
         self.followers.add(queue)  # before the catch-up: what arrives meanwhile waits in the queue
         self._start()
         after = after or await self._last_id()
@@ -124,7 +126,7 @@ class Fanout:
                         yield entry_id, data
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), timeout=15)
+                    item = await asyncio.wait_for(queue.get(), timeout=self.keepalive)
                 except TimeoutError:
                     yield None
                     continue
@@ -194,7 +196,7 @@ def line_of(data: bytes) -> str:
 async def print_highlights(url: str, band: str | None, follow: bool, as_json: bool, last: int) -> int:
     """``setlist-stats highlights``: the last ``last`` highlights (of ``band``), then, with
     ``follow``, each as it is pushed, until interrupted."""
-    redis = Redis.from_url(url)
+    redis = redis_client(url)
 
     def show(entry_id: str, data: bytes) -> None:
         if band is None or _band_of(data) == band:

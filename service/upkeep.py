@@ -8,14 +8,15 @@ import asyncio
 import json
 import sys
 
+from .connect import redis_client
+
 
 async def _dlq(url: str, action: str, ids: list[str], limit: int, timeout: float) -> int:
-    from redis.asyncio import Redis
 
     from . import dlq
     from .ingest import wait_settled
 
-    redis = Redis.from_url(url)
+    redis = redis_client(url)
     try:
         if action == "list":
             entries = await dlq.list_dead(redis, count=limit)
@@ -59,14 +60,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 async def _rebuild(url: str, grace: float) -> int:
-    from redis.asyncio import Redis
 
     from projections import keys
 
     from .progress import Progress
     from .rebuild import rebuild
 
-    redis = Redis.from_url(url)
+    redis = redis_client(url)
     try:
         with Progress("replayed", await redis.xlen(keys.EVENTS_STREAM)) as bar:
 

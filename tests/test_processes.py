@@ -170,3 +170,30 @@ async def test_redis_restart_mid_ingest(tmp_path: Path) -> None:
         group.stop_all()
         await redis.aclose()
         server.stop()
+
+
+@pytest.mark.parametrize("retries", [20, 0])
+async def test_a_command_during_a_redis_restart_waits_for_it(tmp_path: Path, retries: int) -> None:
+    """Every client of the service (``service.connect.redis_client``) sends a command again,
+    with backoff, while Redis restarts: a command issued while it is down is answered once it
+    is back. With ``REDIS_RETRIES=0`` the same command fails at once: the policy is what
+    carries it over."""
+    from service.config import Settings
+    from service.connect import redis_client
+
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    client = redis_client(server.url, Settings.load(redis_retries=retries))
+    try:
+        await client.set("k", "v")
+        server.stop()
+        restart = asyncio.get_running_loop().call_later(1.0, server.start)
+        if retries:
+            assert await client.get("k") == b"v"  # issued while Redis was down; kept by its AOF
+        else:
+            with pytest.raises(RedisConnectionError):
+                await client.get("k")
+    finally:
+        restart.cancel()
+        await client.aclose()
+        server.stop()

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 
+from ..config import Settings
+from ..connect import redis_client
+from ..progress import bar
 from .core import Source, Summary, run
 
 #: Refusals printed in full; the rest are counted.
@@ -101,7 +103,12 @@ def source_of(args: argparse.Namespace) -> Source:
     fetcher = Fetcher(args.base_url, rate=args.rate, concurrency=args.concurrency, timeout=args.http_timeout)
     if args.source == "phishnet":
         return phishnet.PhishNet(
-            fetcher, _key(args, "PHISHNET_API_KEY"), since=args.since, full=args.full, band=args.band or "phish"
+            fetcher,
+            _key(args, "PHISHNET_API_KEY"),
+            since=args.since,
+            full=args.full,
+            band=args.band or "phish",
+            overlap_days=Settings.load().import_overlap_days,
         )
     if args.source == "setlistfm":
         return setlistfm.SetlistFm(
@@ -114,20 +121,18 @@ def source_of(args: argparse.Namespace) -> Source:
 
 async def _import(url: str, args: argparse.Namespace) -> Summary:
     source = source_of(args)
-    redis = Redis.from_url(url)
+    redis = redis_client(url)
     console = Console(stderr=True)
     try:
-        with Progress(
-            TextColumn("{task.description:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=not console.is_terminal,
-            disable=not console.is_terminal,
-        ) as bar:
+        with bar(console) as display:
             return await run(
-                redis, source, dry_run=args.dry_run, wait=args.wait, timeout=args.timeout, progress=RichProgress(bar)
+                redis,
+                source,
+                dry_run=args.dry_run,
+                wait=args.wait,
+                timeout=args.timeout,
+                progress=RichProgress(display),
+                chunk=Settings.load().import_chunk,
             )
     finally:
         await redis.aclose()

@@ -217,6 +217,7 @@ async def run(
     timeout: float = 3600.0,
     progress: Progress | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    chunk: int = CHUNK,
 ) -> Summary:
     """Import ``source``'s shows for its band; see the module's text."""
     progress = progress or Quiet()
@@ -281,7 +282,7 @@ async def run(
             summary.new += 1
         pending.extend(events)
         marks[show_id] = f"{digest} {','.join(map(str, positions))}"
-        if len(pending) >= CHUNK:
+        if len(pending) >= chunk:
             await flush()
     await flush()
     await checkpoint.finish(getattr(source, "cursor", {}))

@@ -46,9 +46,16 @@ class PhishNet:
     name = "phishnet"
 
     def __init__(
-        self, fetcher: Fetcher, api_key: str, since: str | None = None, full: bool = False, band: str = "phish"
+        self,
+        fetcher: Fetcher,
+        api_key: str,
+        since: str | None = None,
+        full: bool = False,
+        band: str = "phish",
+        overlap_days: int = RECENT_DAYS,
     ) -> None:
         self.fetcher, self.key, self.since, self.full, self.band = fetcher, api_key, since, full, band
+        self.overlap_days = overlap_days
         fetcher.secrets.append(api_key)
         self.cursor: dict[str, Any] = {}
         self.songs: dict[str, str] | None = None  # title (casefolded) -> songid, for soundchecks
@@ -63,7 +70,7 @@ class PhishNet:
         last = checkpoint.cursor
         recent = None
         if last.get("newest"):
-            recent = (dt.date.fromisoformat(last["newest"]) - dt.timedelta(days=RECENT_DAYS)).isoformat()
+            recent = (dt.date.fromisoformat(last["newest"]) - dt.timedelta(days=self.overlap_days)).isoformat()
         out = []
         for show in shows:
             if self.since and show["showdate"] < self.since:
