@@ -13,6 +13,7 @@ from typing import Annotated, Literal, TypeAlias
 
 import msgspec
 
+from . import keys
 from .schema import Schema
 
 #: Band slugs, as the contract defines them.
@@ -37,8 +38,8 @@ EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=ID_MAX)]
 Text = Annotated[str, msgspec.Meta(max_length=TEXT_MAX)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=TEXT_MAX)]
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
-Position = Annotated[int, msgspec.Meta(ge=1, le=9999)]
-ShowOrder = Annotated[int, msgspec.Meta(ge=1, le=999_999)]
+Position = Annotated[int, msgspec.Meta(ge=1, le=keys.POSITION_MAX)]
+ShowOrder = Annotated[int, msgspec.Meta(ge=1, le=keys.ORDER_MAX)]
 SetLabel = Literal["1", "2", "3", "4", "5", "6", "7", "8", "9", "e", "e2", "e3", "p", "s"]
 Transition = Literal[",", ">", "->"]
 

@@ -87,9 +87,29 @@ FIRST_GENERATION = 1
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
 LAYOUT = 9
-#: Where a showkey's show_id begins ("YYYY-MM-DD OOOOOO " before it): ``showkey[SHOWKEY_ID:]``
-#: here, ``string.sub(sk, SHOWKEY_ID + 1)`` in the scripts (handed to them, see scripts.py).
-SHOWKEY_ID = 18
+# The formats the scripts share with Python, each defined here once and handed to every script
+# as Lua constants (``scripts.header``).
+#: Digits of a show's order in its showkey ("YYYY-MM-DD OOOOOO show_id") and of a position in
+#: the plays' entries ("showkey pos4 set n"): zero-padded, so that text order is number order.
+ORDER_WIDTH, POSITION_WIDTH = 6, 4
+#: The largest show order and position the events may carry (``events.ShowOrder``, ``Position``).
+ORDER_MAX, POSITION_MAX = 10**ORDER_WIDTH - 1, 10**POSITION_WIDTH - 1
+#: Where a showkey's show_id begins: ``showkey[SHOWKEY_ID:]`` here, ``string.sub(sk,
+#: SHOWKEY_ID)`` in the scripts (counted from 1 there).
+SHOWKEY_ID = len("YYYY-MM-DD ") + ORDER_WIDTH + 1
+#: A play's score in the last-play and first-play indexes: its ordinal day x DAY_SCORE + its
+#: show's order (so the day is ``score // DAY_SCORE``).
+DAY_SCORE = 10**ORDER_WIDTH
+#: A song's mark (``marks``): "YYYY offset n\n" for each year it was played in, the offset (of
+#: the year's first entry in its packed plays) and n (the plays before it) zero-padded to fixed
+#: widths, so that every mark is MARK_WIDTH bytes and a song's marks are read by bisection:
+#: room for 10 GB of a song's plays and ten million of them.
+MARK_OFFSET_WIDTH, MARK_COUNT_WIDTH = 10, 7
+MARK_FORMAT = f"%s %0{MARK_OFFSET_WIDTH}d %0{MARK_COUNT_WIDTH}d\n"
+MARK_WIDTH = len("YYYY ") + MARK_OFFSET_WIDTH + 1 + MARK_COUNT_WIDTH + 1
+#: A stretch's score in ``hiatuses``: the year of its first play x YEAR_SCORE + the ordinal
+#: day of its next play (an ordinal day is below 10**7 until the year 27,000).
+YEAR_SCORE = 10**7
 #: The least number of days between two plays of a song for the stretch to be indexed
 #: (``hiatuses``; ``HIATUS`` in the scripts, handed to them by scripts.py).
 HIATUS_DAYS = 180

@@ -44,7 +44,17 @@ def header() -> str:
     return (
         f"local HIATUS, REGULAR = {keys.HIATUS_DAYS}, {keys.REGULAR_PLAYS}\n"
         f"local SHOWKEY_ID = {keys.SHOWKEY_ID + 1}  -- where a showkey's show_id begins (from 1)\n"
+        f"local ORDER_FORMAT, POSITION_FORMAT = '%0{keys.ORDER_WIDTH}d', '%0{keys.POSITION_WIDTH}d'\n"
+        f"local ORDER_END = {len('YYYY-MM-DD ') + keys.ORDER_WIDTH}  -- where a showkey's order ends\n"
+        f"local DAY_SCORE, YEAR_SCORE = {keys.DAY_SCORE}, {keys.YEAR_SCORE}\n"
+        f"local MARK, MARK_FORMAT = {keys.MARK_WIDTH}, {lua_string(keys.MARK_FORMAT)}\n"
+        f"local MARK_OFFSET_END = {len('YYYY ') + keys.MARK_OFFSET_WIDTH}  -- where a mark's offset ends\n"
     )
+
+
+def lua_string(value: str) -> str:
+    """``value`` as a Lua string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
 def _source(name: str) -> str:

@@ -92,7 +92,7 @@ def year_marks(packed: bytes) -> bytes:
     for n, entry in enumerate(packed.splitlines(keepends=True)):
         if entry[:4] != year:
             year = entry[:4]
-            marks.append(b"%s %010d %07d\n" % (year, offset, n))
+            marks.append(keys.MARK_FORMAT.encode() % (year, offset, n))
         offset += len(entry)
     return b"".join(marks)
 

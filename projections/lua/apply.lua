@@ -277,7 +277,7 @@ local function slot_written(e, show_key)
   end
   local show = get_show(e.id)
   if show and not vless(show.rm, e.v) then return 0 end
-  local pos4 = string.format('%04d', e.pos)
+  local pos4 = string.format(POSITION_FORMAT, e.pos)
   local old = show_slots(show_key)[pos4]
   if old and not vless(old[1], e.v) then return 0 end
   local new

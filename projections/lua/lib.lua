@@ -40,7 +40,7 @@ local function hget_json(key, field)
 end
 
 local function showkey(show, show_id)
-  return show.date .. ' ' .. string.format('%06d', show.ord) .. ' ' .. show_id
+  return show.date .. ' ' .. string.format(ORDER_FORMAT, show.ord) .. ' ' .. show_id
 end
 
 -- the show_id at the end of a showkey
@@ -66,7 +66,7 @@ local function read_slots(packed)
   if packed then
     for _, record in ipairs(cjson.decode(packed)) do
       local pos = table.remove(record, 1)
-      out[string.format('%04d', pos)] = record
+      out[string.format(POSITION_FORMAT, pos)] = record
     end
   end
   return out
@@ -112,7 +112,7 @@ end
 -- that ZADD replaces a song's entry without reading it first; shows of one date and order
 -- (told apart by show_id) share a score
 local function last_score(sk)
-  return ordinal(sk) * 1000000 + tonumber(string.sub(sk, 12, 17))
+  return ordinal(sk) * DAY_SCORE + tonumber(string.sub(sk, 12, ORDER_END))
 end
 
 -- REGULAR (handed in by projections.scripts.header, from projections.keys.REGULAR_PLAYS): the
@@ -127,7 +127,7 @@ end
 
 -- the lowest score of a date in the last-play index
 local function day_score(date)
-  return ordinal(date) * 1000000
+  return ordinal(date) * DAY_SCORE
 end
 
 -- {showkey -> index in show order (from 0)} and the number of countable shows, up to a date

@@ -101,8 +101,7 @@ end
 -- (K_HIATUSES, see projections/keys.py): a historical `gaps` reads the stretches that hold
 -- its as_of, and `bustouts` the play before each song's first in its scan, instead of each
 -- song's plays (HIATUS: handed in by projections.scripts.header, from projections.keys.HIATUS_DAYS)
--- a stretch's score: the year of its first play x YEAR_SCORE + the ordinal day of the next
-local YEAR_SCORE = 10000000
+-- a stretch's score: the year of its first play x YEAR_SCORE + the ordinal day of the next play (YEAR_SCORE handed in, from projections.keys)
 
 -- the indexed stretches that begin in year `y` and end (the song's next play) from day `lo_`
 -- to day `hi_`: {song, showkey of its first play, its number n, the day it ends}, ...
@@ -192,10 +191,8 @@ local function end_entries(song)
   return first, entry_before(t, #t)
 end
 
--- a mark: 'YYYY OOOOOOOOOO NNNNNNN\n' (the offset and the number of the entries before it
--- zero-padded: room for 10 GB of a song's plays and ten million of them), so that a song's
--- marks are read by bisection
-local MARK = 24
+-- a mark: MARK_FORMAT, MARK bytes (the year, the offset and the number of the entries before
+-- it, zero-padded: handed in from projections.keys), so that a song's marks are read by bisection
 
 -- the marks of packed plays entries `list` (whole numbered entries with their newline, in
 -- order) written from byte `at` on, after an entry of year `year` (nil for none): a mark for
@@ -205,7 +202,7 @@ local function marks_of(list, at, year)
   for _, entry in ipairs(list) do
     local y = string.sub(entry, 1, 4)
     if y ~= year then
-      out[#out + 1] = string.format('%s %010d %07d\n', y, at, entry_number(entry) - 1)
+      out[#out + 1] = string.format(MARK_FORMAT, y, at, entry_number(entry) - 1)
       year = y
     end
     at = at + #entry
@@ -237,12 +234,12 @@ end
 
 -- the offset of a song's i-th mark (from 1)
 local function mark_offset(marks, i)
-  return tonumber(string.sub(marks, (i - 1) * MARK + 6, (i - 1) * MARK + 15))
+  return tonumber(string.sub(marks, (i - 1) * MARK + 6, (i - 1) * MARK + MARK_OFFSET_END))
 end
 
 -- the number of a song's plays before the entry its i-th mark (from 1) points at
 local function mark_plays(marks, i)
-  return tonumber(string.sub(marks, (i - 1) * MARK + 17, i * MARK - 1))
+  return tonumber(string.sub(marks, (i - 1) * MARK + MARK_OFFSET_END + 2, i * MARK - 1))
 end
 
 -- the part of a song's packed plays (whole entries) that holds every entry from `from` up to
