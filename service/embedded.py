@@ -12,10 +12,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+from .config import Settings
 
 
 def redis_server_binary() -> str:
@@ -108,3 +112,95 @@ def embedded_redis(directory: str | Path | None = None) -> Iterator[RedisServer]
         server.start()
         stack.callback(server.stop)
         yield server
+
+
+def home() -> Path:
+    return Settings.load().home
+
+
+def _embedded_url_file() -> Path:
+    return home() / "embedded-redis-url"
+
+
+def resolve_url() -> str:
+    """REDIS_URL, else the embedded Redis of a running ``setlist-stats serve``."""
+    url = Settings.load().redis_url
+    if url:
+        return url
+    path = _embedded_url_file()
+    if path.exists():
+        return path.read_text().strip()
+    raise SystemExit("REDIS_URL is not set and no `setlist-stats serve` with an embedded Redis is running")
+
+
+@contextlib.contextmanager
+def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
+    """REDIS_URL, or an embedded redis-server for the duration of the context."""
+    url = Settings.load().redis_url
+    if url:
+        yield url
+        return
+    directory = home() / "redis" if persistent else None
+    with embedded_redis(directory) as server:
+        if persistent:
+            _embedded_url_file().write_text(server.url)
+        print(f"embedded redis-server on {server.url} (data in {server.directory})", file=sys.stderr)
+        try:
+            yield server.url
+        finally:
+            if persistent:
+                _embedded_url_file().unlink(missing_ok=True)
+
+
+class LocalCluster:
+    """A Redis Cluster of ``primaries`` local ``redis-server --cluster-enabled yes`` processes
+    (no replicas; AOF on), each on a free port with a directory of its own under
+    ``directory``, the 16384 slots split evenly between them: for the tests, the benchmark and
+    trying the cluster mode out. ``url`` names one node, as ``REDIS_URL`` does."""
+
+    SLOTS = 16384
+
+    def __init__(self, directory: str | Path, primaries: int = 3) -> None:
+        extra = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+        self.nodes = [RedisServer(Path(directory) / f"node{i}", extra_args=extra) for i in range(primaries)]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.nodes[0].port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        import redis
+
+        for node in self.nodes:
+            node.start()
+        clients = [redis.Redis(port=node.port) for node in self.nodes]
+        try:
+            if clients[0].cluster("info").get("cluster_state") != "ok":  # a new cluster: join it
+                share = -(-self.SLOTS // len(self.nodes))
+                for i, client in enumerate(clients):
+                    client.cluster("addslots", *range(i * share, min((i + 1) * share, self.SLOTS)))
+                for node in self.nodes[1:]:
+                    clients[0].cluster("meet", "127.0.0.1", node.port)
+            deadline = time.monotonic() + timeout
+            while not all(self._ready(client) for client in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the cluster did not form within {timeout}s")
+                time.sleep(0.1)
+        finally:
+            for client in clients:
+                client.close()
+
+    def _ready(self, client: Any) -> bool:
+        info = client.cluster("info")
+        return bool(info.get("cluster_state") == "ok" and int(info.get("cluster_known_nodes", 0)) == len(self.nodes))
+
+    def restart(self, index: int, kill: bool = False, down: float = 0.0) -> None:
+        """Stop node ``index`` (SIGTERM, or SIGKILL with ``kill``), wait ``down`` seconds, start it
+        again (its data from its AOF, its place in the cluster from its nodes.conf)."""
+        self.nodes[index].stop(kill=kill)
+        time.sleep(down)
+        self.start()
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()

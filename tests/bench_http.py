@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_common import HISTORICAL, ROOT, latencies, ready
+from conftest import wait_ready
 
 from service.client import StatsClient
 
-ROOT = Path(__file__).resolve().parents[1]
 #: The six seed paths (and the query each answers), as the benchmark asks them.
 SEED_PATHS = {
     "gaps": "gaps/phish?min_plays=5&limit=50",
@@ -198,4 +200,86 @@ def frameworks(port: int, seconds: float) -> dict[str, Any]:
                 out[name] = wrk(url, 64, seconds)
             finally:
                 stop(process)  # type: ignore[arg-type]
+    return out
+
+
+async def http_phases(
+    url: str,
+    last_show: str,
+    seed: dict[str, Any],
+    quick: bool,
+    before: str | None,
+    n: int,
+    queries: list[tuple[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """HTTP (``bench_http``): the seed's paths at concurrency 1 and their ratio to the seed
+    router, cached answers at concurrency 64 beside request/reply from the same process,
+    request/reply of ``before`` (a revision) beside this one's, and the framework figure."""
+    if why := wrk_available():
+        print(f"HTTP phases skipped: {why}", file=sys.stderr)
+        return {"skipped": why}
+    out: dict[str, Any] = {}
+    port = 18000 + os.getpid() % 1000
+    base = f"http://127.0.0.1:{port}"
+    print("HTTP: serve --http, the seed paths at c1, cached gaps at c64 (wrk)", file=sys.stderr)
+    process = serve(url, http=f"127.0.0.1:{port}")
+    try:
+        wait_ready(base, timeout=60)
+        seconds = 2 if quick else 5
+        for label, as_of in (("last_show", last_show), ("historical", HISTORICAL)):
+            out[f"seed_paths_c1_{label}"] = c1 = seed_paths_c1(base, as_of, seconds)
+            if "skipped" not in seed[label]:
+                out[f"seed_ratio_{label}"] = {q: round(seed[label][q]["median_ms"] / c1[q]["p50_ms"]) for q in c1}
+        gaps = f"{base}/analytics/{SEED_PATHS['gaps']}&as_of={last_show}"
+        wrk(gaps, 64, 2)  # warm up
+        out["cached_c64"] = wrk(gaps, 64, 2 * seconds)
+        out["request_reply_c64"] = await request_reply_load(url, last_show, 64, 2 * seconds)
+    finally:
+        stop(process)
+    if before:
+        print(f"  request/reply of {before} beside this revision's, in turn", file=sys.stderr)
+        out["request_reply_before_after"] = rounds = {"before": before, "rounds": []}
+        with Worktree(before) as old:
+            for _ in range(2):
+                row = {}
+                for label, cwd in (("before", old), ("after", ROOT)):
+                    handlers = serve(url, cwd=cwd)
+                    try:
+                        await ready(url)
+                        row[label] = await latencies(url, "phish", last_show, 1, n // 2, queries)
+                    finally:
+                        stop(handlers)
+                rounds["rounds"].append(row)
+        for label in ("before", "after"):
+            rounds[f"{label}_p50_ms"] = {
+                q: round(statistics.median(r[label][q]["p50_ms"] for r in rounds["rounds"]), 3)
+                for q in rounds["rounds"][0][label]
+            }
+    print("  the framework figure (Litestar beside FastAPI, one route, c64)", file=sys.stderr)
+    out["frameworks"] = frameworks(port + 1, 3 if quick else 6)
+    return out
+
+
+def http_columns(http: dict[str, Any]) -> dict[str, Any]:
+    """The CSV's columns of the HTTP phases."""
+    if "skipped" in http:
+        return {}
+    c1 = http["seed_paths_c1_last_show"]
+    out = {
+        "http_seed_paths_p50_ms_max": max(v["p50_ms"] for v in c1.values()),
+        "http_seed_paths_p99_ms_max": max(v["p99_ms"] for v in c1.values()),
+        "http_seed_ratio_min": min(min(r.values()) for k, r in http.items() if k.startswith("seed_ratio_"))
+        if any(k.startswith("seed_ratio_") for k in http)
+        else None,
+        "http_cached_c64_per_s": http["cached_c64"]["per_s"],
+        "http_cached_c64_p99_ms": http["cached_c64"]["p99_ms"],
+        "request_reply_c64_per_s": http["request_reply_c64"]["per_s"],
+        "request_reply_c64_p99_ms": http["request_reply_c64"]["p99_ms"],
+        "litestar_per_s": http["frameworks"].get("litestar", {}).get("per_s"),
+        "fastapi_per_s": http["frameworks"].get("fastapi", {}).get("per_s"),
+    }
+    if "request_reply_before_after" in http:
+        ba = http["request_reply_before_after"]
+        out["request_reply_p50_ms_before_max"] = max(ba["before_p50_ms"].values())
+        out["request_reply_p50_ms_after_max"] = max(ba["after_p50_ms"].values())
     return out

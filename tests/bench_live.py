@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_http
 import datasets
-from benchmark import _backfill_process, drained, lines, summary
+from bench_common import drained, lines, summary
+from bench_visibility import _backfill_process
 from conftest import wait_ready
 from redis.asyncio import Redis
 

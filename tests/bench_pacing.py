@@ -28,19 +28,11 @@ from typing import Any
 
 import bench_http
 import datasets
-from benchmark import (
-    PACED_BACKFILL,
-    ROOT,
-    asked_during_a_backfill,
-    drained,
-    freeze_heap,
-    lines,
-    live_songs,
-    live_visibility,
-    ready,
-)
+from bench_common import PACED_BACKFILL, ROOT, drained, lines, ready
+from bench_visibility import asked_during_a_backfill, live_songs, live_visibility
 from redis.asyncio import Redis
 
+from service.cli import freeze_heap
 from service.embedded import RedisServer
 from service.ingest import publish, wait_settled
 

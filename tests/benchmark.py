@@ -20,27 +20,38 @@ import asyncio
 import csv
 import datetime as dt
 import json
-import multiprocessing
 import os
 import platform
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bench_http
 import datasets
-from conftest import wait_ready
+from bench_common import (
+    HISTORICAL,
+    PACED_BACKFILL,
+    QUERIES,
+    ROOT,
+    Consumer,
+    drained,
+    latencies,
+    lines,
+    ready,
+    summary,
+    used_memory,
+    versions,
+)
+from bench_http import http_columns, http_phases
+from bench_scale import scale_phase
+from bench_visibility import asked_after_a_play, asked_during_a_backfill, live_songs, live_visibility
 from redis.asyncio import Redis
 from reference import Reference
 
@@ -53,74 +64,6 @@ from service.client import StatsClient
 from service.config import Settings
 from service.embedded import RedisServer
 from service.ingest import publish, wait_settled
-
-ROOT = Path(__file__).resolve().parents[1]
-HISTORICAL = "2010-06-01"
-#: Events a second of the paced backfill beside live shows (the other backfill floods).
-PACED_BACKFILL = 5_000
-QUERIES: list[tuple[str, dict[str, Any]]] = [
-    ("gaps", {}),
-    ("velocity", {}),
-    ("trends", {}),
-    ("stats", {}),
-    ("bustouts", {}),
-    ("bustouts", {"unit": "shows"}),
-    ("debuts", {}),
-    ("song", {"song_id": "486"}),
-    ("setlist", {"show_id": "SHOW"}),
-    ("bands", {}),
-]
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def summary(ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": round(statistics.median(ms), 3), "p99_ms": round(pct(ms, 0.99), 3), "n": len(ms)}
-
-
-class Consumer:
-    """A `setlist-stats serve` process (the consumer and the query handlers)."""
-
-    def __init__(self, url: str, name: str = "bench", role: str = "all", nice: int = 0) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        env.update(REDIS_URL=url, CONSUMER_NAME=name, LOG_LEVEL="WARNING", SERVE_ROLE=role, NICE=str(nice))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(60)
-
-
-async def ready(url: str) -> None:
-    """Wait until the query handlers answer (a request sent before they subscribe is lost),
-    then for ``pace_served_window``: what follows finds a consumer that no longer gives way to
-    that question."""
-    async with StatsClient(url, timeout=0.5) as client:
-        for _ in range(120):
-            try:
-                await client.bands()
-                await asyncio.sleep(Settings.load().pace_served_window)
-                return
-            except TimeoutError:
-                continue
-    raise RuntimeError("the service did not start")
-
-
-def lines(events: list[dict[str, Any]]) -> list[str]:
-    return [json.dumps(e) for e in events]
-
-
-async def used_memory(redis: Redis) -> int:
-    return int((await redis.info("memory"))["used_memory"])
 
 
 async def bench_ingest(server: RedisServer, redis: Redis, events: list[str]) -> dict[str, Any]:
@@ -195,94 +138,6 @@ async def bench_backfill_behind(redis: Redis, events: list[dict[str, Any]], year
     return out
 
 
-async def latencies(
-    url: str,
-    band: str,
-    as_of: str,
-    concurrency: int,
-    requests: int,
-    queries: list[tuple[str, dict[str, Any]]] = QUERIES,
-    cold: bool = False,
-) -> dict[str, Any]:
-    """p50/p99 of each query over request/reply. ``cold``: the band's change stamp is bumped
-    before every request (outside the timing), so no answer comes from the cache."""
-    return (await latencies_in_turn(url, [(band, as_of, {})], concurrency, requests, queries, cold))[0]
-
-
-async def latencies_in_turn(
-    url: str,
-    subjects: Sequence[tuple[str, str, dict[str, dict[str, Any]]]],
-    concurrency: int,
-    requests: int,
-    queries: list[tuple[str, dict[str, Any]]] = QUERIES,
-    cold: bool = False,
-) -> list[dict[str, Any]]:
-    """``latencies`` of several subjects, ``(band, as_of, parameters by query)`` (which replace
-    the query's own), asked in turn request by request: a machine whose speed drifts from
-    minute to minute weighs on each of them alike."""
-    outs: list[dict[str, Any]] = [{} for _ in subjects]
-    redis = Redis.from_url(url)
-    stamps = [keys.band_key(band, "stamp") for band, _, _ in subjects]
-    async with StatsClient(url, timeout=60, max_connections=concurrency * 4 + 8) as client:
-        for name, params in queries:
-            bodies = [
-                {**({"band": band} if name != "bands" else {}), "as_of": as_of, **params, **own.get(name, {})}
-                for band, as_of, own in subjects
-            ]
-            for body in bodies:  # warm up, at the measured concurrency (the connections it needs opened)
-                for _ in range(3):
-                    await asyncio.gather(*(client.query(name, **body) for _ in range(concurrency)))
-            times: list[list[float]] = [[] for _ in subjects]
-
-            async def worker(
-                n: int, name: str = name, bodies: list[dict[str, Any]] = bodies, times: list[list[float]] = times
-            ) -> None:
-                for _ in range(n):
-                    for stamp, body, timed in zip(stamps, bodies, times, strict=True):
-                        if cold:
-                            await redis.incr(stamp)
-                        t = time.perf_counter()
-                        await client.query(name, **body)
-                        timed.append((time.perf_counter() - t) * 1000)
-
-            await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
-            label = name + (
-                "" if not params or name in ("song", "setlist") else "_" + "_".join(map(str, params.values()))
-            )
-            for out, timed in zip(outs, times, strict=True):
-                out[label] = summary(timed)
-    await redis.aclose()
-    return outs
-
-
-async def asked_during_a_backfill(
-    url: str, redis: Redis, backfill: Sequence[dict[str, Any]], as_of: str, band: str = "asked-during"
-) -> dict[str, Any]:
-    """`song` (the Phish song of the latency runs, cached) asked again and again from one
-    client while ``backfill`` (under a band name of its own) is published and applied by the
-    same `serve`, no write-through in use: the answers' p50/p99 and the backfill's rate (the
-    consumer gives way to the questions: ``pace_served_window``, service/pacing.py)."""
-    song = next(p for q, p in QUERIES if q == "song")
-    events = [json.dumps({**e, "band": band}) for e in backfill]
-    times: list[float] = []
-    async with StatsClient(url, timeout=30) as client:
-        for _ in range(3):
-            await client.query("song", band="phish", as_of=as_of, **song)
-        started = time.perf_counter()
-        settling = asyncio.ensure_future(wait_settled(redis, await publish(redis, events), timeout=3600))
-        while not settling.done():
-            t = time.perf_counter()
-            await client.query("song", band="phish", as_of=as_of, **song)
-            times.append((time.perf_counter() - t) * 1000)
-        await settling
-        elapsed = time.perf_counter() - started
-    return {
-        "song": summary(times),
-        "backfill_events": len(events),
-        "backfill_events_per_s": round(len(events) / elapsed),
-    }
-
-
 async def new_questions(
     url: str, band: str, first: str, last: str, requests: int, queries: list[tuple[str, dict[str, Any]]], seed: int = 5
 ) -> dict[str, Any]:
@@ -328,342 +183,6 @@ def seed_times(events: list[dict[str, Any]], as_of: str, repeat: int) -> dict[st
             seed.call(name, as_of, vertical_slug="phish", **params)
             times.append((time.perf_counter() - t) * 1000)
         out[name] = {"median_ms": round(statistics.median(times), 1), "n": repeat}
-    return out
-
-
-def _backfill_process(
-    url: str,
-    backfill: list[dict[str, Any]],
-    tag: str,
-    published: Any,
-    cpu_share: Any,
-    stop: Any,
-    rate: int | None = None,
-) -> None:
-    """Another ingest system: publishes ``backfill`` again and again (under fresh band names)
-    until ``stop`` is set, counting into ``published``: as fast as it can in pipelines of
-    5,000 events, or ``rate`` events a second in 50 pipelines a second. ``cpu_share``: the
-    share of a core it used meanwhile."""
-
-    async def main() -> None:
-        redis = Redis.from_url(url)
-        step = 5000 if rate is None else max(1, rate // 50)
-        started, sent, round_ = time.perf_counter(), 0, 0
-        while not stop.is_set():
-            round_ += 1
-            chunk = [json.dumps({**e, "band": f"{e['band']}-{tag}-{round_}"}) for e in backfill]
-            for i in range(0, len(chunk), step):
-                if stop.is_set():
-                    break
-                await publish(redis, chunk[i : i + step])
-                sent += len(chunk[i : i + step])
-                with published.get_lock():
-                    published.value += len(chunk[i : i + step])
-                if rate is not None and (ahead := sent / rate - (time.perf_counter() - started)) > 0:
-                    await asyncio.sleep(ahead)
-        cpu_share.value = time.process_time() / (time.perf_counter() - started)
-        await redis.aclose()
-
-    asyncio.run(main())
-
-
-def _ping_process(url: str, out: Any, stop: Any) -> None:
-    """The floor: a Redis PING every 5 ms from a process of its own, until ``stop`` is set."""
-    import redis as sync_redis
-
-    client = sync_redis.Redis.from_url(url)
-    times = []
-    while not stop.is_set():
-        t = time.perf_counter()
-        client.ping()
-        times.append((time.perf_counter() - t) * 1000)
-        time.sleep(0.005)
-    out.put(times)
-
-
-async def drained(redis: Redis, timeout: float = 600) -> None:
-    """Wait until the consumer group has no entry left to read or pending."""
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        group = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0]
-        if not group.get("lag") and not group.get("pending"):
-            return
-        await asyncio.sleep(0.5)
-
-
-#: The live shows of the visibility measurement: a setlist of this many songs, then a new show.
-LIVE_SETLIST = 20
-
-
-def live_songs(phish: list[dict[str, Any]], seed: int = 11) -> list[tuple[str, str]]:
-    """The rotation the live shows draw on: Phish songs with 30 to 60 plays (the song asked
-    about in the latency runs has 46), ``(song_id, title)``."""
-    plays = Counter(e["song_id"] for e in phish if e["type"] == "PerformanceAdded")
-    titles = {e["song_id"]: e["song_title"] for e in phish if e["type"] == "PerformanceAdded"}
-    return random.Random(seed).sample(sorted((s, titles[s]) for s, n in plays.items() if 30 <= n <= 60), 40)
-
-
-async def live_visibility(
-    url: str,
-    redis: Redis,
-    count: int,
-    show: str,
-    songs: list[tuple[str, str]],
-    backfill: list[dict[str, Any]] | None = None,
-    write_through: bool = False,
-    rate: int | None = None,
-) -> dict[str, Any]:
-    """Live shows of Phish (``LIVE_SETLIST`` songs drawn from ``songs``, then the next show,
-    a day later): publish each PerformanceAdded, then ask `song` about that song until its
-    answer counts the play. Published by XADD to the stream, or with ``write_through``
-    through the service's write-through publish. With a backfill: another process publishes
-    the backfill's events again and again (under fresh band names) for as long as the
-    measurement runs, as fast as it can or ``rate`` events a second; it stops after
-    ``count`` samples or 30 seconds. Meanwhile a process of its own sends a Redis PING every
-    5 ms: the floor, one round trip under the same load (a visibility takes four or more)."""
-    context = multiprocessing.get_context("spawn")
-    published, cpu_share, stop = context.Value("q", 0), context.Value("d", 0.0), context.Event()
-    publisher = context.Process(
-        target=_backfill_process, args=(url, backfill or [], show, published, cpu_share, stop, rate)
-    )
-    pings: Any = context.Queue()
-    pinger = context.Process(target=_ping_process, args=(url, pings, stop))
-    rng = random.Random(5)
-    times = []
-    async with StatsClient(url, timeout=30) as client:
-
-        async def send(event: dict[str, Any]) -> None:
-            if write_through:
-                await client.publish(event)
-            else:
-                await redis.xadd(keys.EVENTS_STREAM, {"__data__": json.dumps(event)})
-
-        async def plays(song_id: str) -> int:
-            answer = await client.song("phish", song_id, as_of="2025-12-31")
-            return answer.total_plays
-
-        expected = {song_id: await plays(song_id) for song_id, _ in songs}
-        if backfill:
-            publisher.start()
-        pinger.start()
-        await asyncio.sleep(1.0)
-        deadline = time.perf_counter() + 30
-        setlist: list[tuple[str, str]] = []
-        for i in range(count):
-            if time.perf_counter() > deadline:
-                break
-            show_id = f"{show}-{i // LIVE_SETLIST}"
-            if i % LIVE_SETLIST == 0:
-                date = dt.date(2025, 7, 1) + dt.timedelta(days=i // LIVE_SETLIST)
-                await send(
-                    {
-                        "type": "ShowRecorded",
-                        "event_id": show_id,
-                        "band": "phish",
-                        "show_id": show_id,
-                        "date": str(date),
-                    }
-                )
-                setlist = rng.sample(songs, LIVE_SETLIST)
-            song_id, title = setlist[i % LIVE_SETLIST]
-            event = {
-                "type": "PerformanceAdded",
-                "event_id": f"{show_id}-{i}",
-                "band": "phish",
-                "show_id": show_id,
-                "position": i % LIVE_SETLIST + 1,
-                "set": "1",
-                "song_id": song_id,
-                "song_title": title,
-            }
-            expected[song_id] += 1
-            t = time.perf_counter()
-            await send(event)
-            while await plays(song_id) < expected[song_id] and time.perf_counter() < deadline + 60:
-                pass
-            times.append((time.perf_counter() - t) * 1000)
-    stop.set()
-    floor = pings.get(timeout=60)
-    pinger.join(60)
-    if backfill:
-        publisher.join(60)
-    backlog = (await redis.xinfo_groups(keys.EVENTS_STREAM))[0].get("lag")
-    return {
-        **summary(times),
-        "redis_ping": summary(floor) if floor else {},
-        "backfill_events_per_s": rate or ("flood" if backfill else 0),
-        "backfill_events_published": published.value,
-        "backfill_cpu_share": round(cpu_share.value, 2),
-        "backlog_at_end": backlog,
-    }
-
-
-#: Seconds between a play published during a show and the questions asked about it, in
-#: ``asked_after_a_play`` (the service answers them again ``refresh_delay`` after).
-ASKED_AFTER = 0.5
-
-
-async def asked_after_a_play(url: str, count: int, songs: list[tuple[str, str]]) -> dict[str, Any]:
-    """A live show of Phish published through the write-through, and after each play, a
-    moment later (``ASKED_AFTER``), the questions fans ask about it: gaps, velocity and
-    bustouts as of the show's day, each asked once before the show. Each answer has changed
-    since it was last asked; the service has answered it again in the meantime. The control
-    (``unchanged``): the same questions after the same pause with nothing published, every
-    answer cached (on this kind of machine the first request after a pause is slower)."""
-    questions: list[tuple[str, dict[str, Any]]] = [("gaps", {}), ("velocity", {}), ("bustouts", {})]
-    times: dict[str, dict[str, list[float]]] = {"after_a_play": {}, "unchanged": {}}
-    show_id, date = "asked-after", "2025-08-01"
-    async with StatsClient(url, timeout=30) as client:
-
-        async def ask(label: str) -> None:
-            await asyncio.sleep(ASKED_AFTER)
-            for name, params in questions:
-                t = time.perf_counter()
-                await client.query(name, band="phish", as_of=date, **params)
-                times[label].setdefault(name, []).append((time.perf_counter() - t) * 1000)
-
-        await client.publish(
-            {"type": "ShowRecorded", "event_id": show_id, "band": "phish", "show_id": show_id, "date": date}
-        )
-        for name, params in questions:
-            await client.query(name, band="phish", as_of=date, **params)
-        for i, (song_id, title) in enumerate(random.Random(7).sample(songs, count)):
-            await client.publish(
-                {
-                    "type": "PerformanceAdded",
-                    "event_id": f"{show_id}-{i}",
-                    "band": "phish",
-                    "show_id": show_id,
-                    "position": i + 1,
-                    "set": "1",
-                    "song_id": song_id,
-                    "song_title": title,
-                }
-            )
-            await ask("after_a_play")
-            await ask("unchanged")
-    return {label: {name: summary(t) for name, t in by_name.items()} for label, by_name in times.items()}
-
-
-def synthetic(bands: int, plays_per_band: int, seed: int = 7) -> list[dict[str, Any]]:
-    """Many bands of generated shows, 20 plays a show, rotating a repertoire as real bands do:
-    each show draws from the 150 songs that debuted last (each with a popularity of its own),
-    debuts a new song one time in three, brings one back from the whole catalogue one time in
-    two and plays a one-off (a cover) one time in five. A script call of 1,000 events then
-    touches about as many distinct songs as one of the real histories (0.16 per play, where
-    Phish's touch 0.17, the Grateful Dead's 0.12 and Goose's 0.19), and that is what the
-    apply's cost follows."""
-    rng = random.Random(seed)
-    events = []
-    for b in range(bands):
-        band = f"synthetic-{b:02d}"
-        day = dt.date(1990, 1, 1)
-        popularity = [rng.random() ** 2 + 0.05 for _ in range(60)]  # the songs, in debut order
-        for s in range(plays_per_band // 20):
-            day += dt.timedelta(days=rng.choice((1, 1, 2, 3, 30)))
-            show_id = f"{b}-{s}"
-            events.append(
-                {
-                    "type": "ShowRecorded",
-                    "event_id": f"{band}-s{s}",
-                    "band": band,
-                    "show_id": show_id,
-                    "date": day.isoformat(),
-                    "band_name": band.title(),
-                }
-            )
-            songs: list[str] = []
-            if rng.random() < 1 / 3:
-                popularity.append(rng.random() ** 2 + 0.05)
-                songs.append(f"s{len(popularity) - 1}")
-            if rng.random() < 1 / 5:
-                songs.append(f"cover-{s}")
-            if rng.random() < 1 / 2:
-                songs.append(f"s{rng.randrange(len(popularity))}")
-            rotation = range(max(0, len(popularity) - 150), len(popularity))
-            weights = [popularity[k] for k in rotation]
-            while len(songs) < 20:
-                song = f"s{rng.choices(rotation, weights)[0]}"
-                if song not in songs:
-                    songs.append(song)
-            rng.shuffle(songs)
-            for pos, song in enumerate(songs, start=1):
-                events.append(
-                    {
-                        "type": "PerformanceAdded",
-                        "event_id": f"{band}-p{s}-{pos}",
-                        "band": band,
-                        "show_id": show_id,
-                        "position": pos,
-                        "set": "1" if pos < 10 else "2",
-                        "song_id": song,
-                        "song_title": f"Song {song}",
-                    }
-                )
-    return events
-
-
-def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for package in ("faststream", "redis", "msgspec"):
-        out[package] = metadata.version(package)
-    return out
-
-
-async def http_phases(
-    url: str,
-    last_show: str,
-    seed: dict[str, Any],
-    quick: bool,
-    before: str | None,
-    n: int,
-    queries: list[tuple[str, dict[str, Any]]],
-) -> dict[str, Any]:
-    """HTTP (``bench_http``): the seed's paths at concurrency 1 and their ratio to the seed
-    router, cached answers at concurrency 64 beside request/reply from the same process,
-    request/reply of ``before`` (a revision) beside this one's, and the framework figure."""
-    if why := bench_http.wrk_available():
-        print(f"HTTP phases skipped: {why}", file=sys.stderr)
-        return {"skipped": why}
-    out: dict[str, Any] = {}
-    port = 18000 + os.getpid() % 1000
-    base = f"http://127.0.0.1:{port}"
-    print("HTTP: serve --http, the seed paths at c1, cached gaps at c64 (wrk)", file=sys.stderr)
-    process = bench_http.serve(url, http=f"127.0.0.1:{port}")
-    try:
-        wait_ready(base, timeout=60)
-        seconds = 2 if quick else 5
-        for label, as_of in (("last_show", last_show), ("historical", HISTORICAL)):
-            out[f"seed_paths_c1_{label}"] = c1 = bench_http.seed_paths_c1(base, as_of, seconds)
-            if "skipped" not in seed[label]:
-                out[f"seed_ratio_{label}"] = {q: round(seed[label][q]["median_ms"] / c1[q]["p50_ms"]) for q in c1}
-        gaps = f"{base}/analytics/{bench_http.SEED_PATHS['gaps']}&as_of={last_show}"
-        bench_http.wrk(gaps, 64, 2)  # warm up
-        out["cached_c64"] = bench_http.wrk(gaps, 64, 2 * seconds)
-        out["request_reply_c64"] = await bench_http.request_reply_load(url, last_show, 64, 2 * seconds)
-    finally:
-        bench_http.stop(process)
-    if before:
-        print(f"  request/reply of {before} beside this revision's, in turn", file=sys.stderr)
-        out["request_reply_before_after"] = rounds = {"before": before, "rounds": []}
-        with bench_http.Worktree(before) as old:
-            for _ in range(2):
-                row = {}
-                for label, cwd in (("before", old), ("after", ROOT)):
-                    handlers = bench_http.serve(url, cwd=cwd)
-                    try:
-                        await ready(url)
-                        row[label] = await latencies(url, "phish", last_show, 1, n // 2, queries)
-                    finally:
-                        bench_http.stop(handlers)
-                rounds["rounds"].append(row)
-        for label in ("before", "after"):
-            rounds[f"{label}_p50_ms"] = {
-                q: round(statistics.median(r[label][q]["p50_ms"] for r in rounds["rounds"]), 3)
-                for q in rounds["rounds"][0][label]
-            }
-    print("  the framework figure (Litestar beside FastAPI, one route, c64)", file=sys.stderr)
-    out["frameworks"] = bench_http.frameworks(port + 1, 3 if quick else 6)
     return out
 
 
@@ -796,81 +315,11 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
             await live("live_visibility", backfill=backfill)
             consumer.stop()
 
-            plays_per_band = 2_000 if quick else 20_000
-            print(f"scale: 50 bands x {plays_per_band} plays", file=sys.stderr)
-            events = synthetic(50, plays_per_band)
-            freeze_heap()
-            await redis.flushall()
-            consumer = Consumer(server.url)
-            await ready(server.url)
-            ids = await publish(redis, lines(phish))  # beside them, the Phish-sized band
-            await wait_settled(redis, ids, timeout=600)
-            started = time.perf_counter()
-            ids = await publish(redis, lines(events))
-            await wait_settled(redis, ids, timeout=7200)
-            elapsed = time.perf_counter() - started
-            synthetic_last = max(
-                e["date"] for e in events if e["band"] == "synthetic-25" and e["type"] == "ShowRecorded"
-            )
-            # `song` answers list every play: compare like with like, the synthetic song whose
-            # play count is nearest to that of the Phish song asked about above
-            phish_song = next(p["song_id"] for q, p in QUERIES if q == "song")
-            phish_plays = sum(1 for e in phish if e["type"] == "PerformanceAdded" and e["song_id"] == phish_song)
-            counts = Counter(e["song_id"] for e in events if e["band"] == "synthetic-25" and "song_id" in e)
-            song, song_plays = min(counts.items(), key=lambda item: (abs(item[1] - phish_plays), item[0]))
-            # per-band queries: a synthetic band and Phish in the same Redis, asked in turn
-            per_band = [(q, p) for q, p in QUERIES if q not in ("setlist", "bands")]
-            subjects = [("synthetic-25", synthetic_last, {"song": {"song_id": song}}), ("phish", last_show, {})]
-            scale, beside = await latencies_in_turn(server.url, subjects, 1, n // 2, per_band)
-            scale_cold, beside_cold = await latencies_in_turn(server.url, subjects, 1, n // 2, per_band, cold=True)
-            # and `bands`, over the 51 (cold: after a change to the synthetic band)
-            for figures, cold in ((scale, False), (scale_cold, True)):
-                bands = await latencies(server.url, "synthetic-25", synthetic_last, 1, n // 2, [("bands", {})], cold)
-                figures.update(bands)
-            results["scale"] = {
-                "plays": sum(1 for e in events if e["type"] == "PerformanceAdded"),
-                "bands": 50,
-                "song": {"song_id": song, "plays": song_plays, "phish_song_plays": phish_plays},
-                "end_to_end_events_per_s": round(len(events) / elapsed),
-                "queries_c1": scale,
-                "queries_c1_cold": scale_cold,
-                "phish_beside_c1": beside,
-                "phish_beside_c1_cold": beside_cold,
-                "per_band_ratio_c1": {q: round(scale[q]["p50_ms"] / beside[q]["p50_ms"], 2) for q in beside},
-                "per_band_ratio_c1_cold": {
-                    q: round(scale_cold[q]["p50_ms"] / beside_cold[q]["p50_ms"], 2) for q in beside_cold
-                },
-            }
-            consumer.stop()
+            results["scale"] = await scale_phase(server.url, redis, phish, last_show, n, quick)
         finally:
             await redis.aclose()
             server.stop()
     return results
-
-
-def http_columns(http: dict[str, Any]) -> dict[str, Any]:
-    """The CSV's columns of the HTTP phases."""
-    if "skipped" in http:
-        return {}
-    c1 = http["seed_paths_c1_last_show"]
-    out = {
-        "http_seed_paths_p50_ms_max": max(v["p50_ms"] for v in c1.values()),
-        "http_seed_paths_p99_ms_max": max(v["p99_ms"] for v in c1.values()),
-        "http_seed_ratio_min": min(min(r.values()) for k, r in http.items() if k.startswith("seed_ratio_"))
-        if any(k.startswith("seed_ratio_") for k in http)
-        else None,
-        "http_cached_c64_per_s": http["cached_c64"]["per_s"],
-        "http_cached_c64_p99_ms": http["cached_c64"]["p99_ms"],
-        "request_reply_c64_per_s": http["request_reply_c64"]["per_s"],
-        "request_reply_c64_p99_ms": http["request_reply_c64"]["p99_ms"],
-        "litestar_per_s": http["frameworks"].get("litestar", {}).get("per_s"),
-        "fastapi_per_s": http["frameworks"].get("fastapi", {}).get("per_s"),
-    }
-    if "request_reply_before_after" in http:
-        ba = http["request_reply_before_after"]
-        out["request_reply_p50_ms_before_max"] = max(ba["before_p50_ms"].values())
-        out["request_reply_p50_ms_after_max"] = max(ba["after_p50_ms"].values())
-    return out
 
 
 def record(results: dict[str, Any]) -> Path:

@@ -138,3 +138,14 @@ async def assert_indexes(redis: Redis, band: str) -> None:
     assert {member.decode(): score for member, score in stored} == stretches, band
     stored = await redis.zrange(keys.band_key(band, "regulars"), 0, -1, withscores=True)
     assert {member.decode(): score for member, score in stored} == regulars, band
+
+
+async def check_reference(
+    queries: Queries, events: list[dict[str, Any]], band: str = "band", also: tuple[str, ...] = ()
+) -> Reference:
+    """The reference agrees on every query as of three dates (and those ``also`` given)."""
+    ref = Reference(events)
+    for as_of in ("1999-01-01", "2005-06-01", "2030-01-01", *also):
+        await compare_aggregates(queries, ref, band, as_of)
+        await compare_details(queries, ref, band, as_of)
+    return ref

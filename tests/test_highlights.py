@@ -20,7 +20,8 @@ import pytest
 from conftest import TOKEN, ingest, serving_http, settings_for_tests
 from factory import perf, perf_removed, show
 from redis.asyncio import Redis
-from reference import Reference, highlights
+from reference import Reference
+from reference_highlights import highlights
 
 from projections import keys
 from projections.highlights import Highlight, HighlightRetracted, Pushed, decode

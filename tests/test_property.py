@@ -22,7 +22,8 @@ from compare import assert_indexes, compare_aggregates, compare_details
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
-from reference import Reference, highlights
+from reference import Reference
+from reference_highlights import highlights
 
 from projections import keys
 from projections.batch import apply_entries

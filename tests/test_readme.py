@@ -107,3 +107,12 @@ async def test_readme_chat_bot_block(redis: Redis, redis_url: str, capsys: pytes
             await asyncio.sleep(0.1)
         else:
             raise AssertionError("the chat bot did not tell the bustout")
+
+
+def test_configuration_doc_is_the_settings() -> None:
+    """docs/configuration.md's table is what ``setlist-stats docs settings`` derives from
+    ``Settings``: every setting, its variable, default and meaning, in one place."""
+    from service.config import settings_table
+
+    doc = (README.parent / "docs" / "configuration.md").read_text()
+    assert settings_table() in doc, "run `setlist-stats docs settings` and put its table in docs/configuration.md"
