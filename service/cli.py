@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,46 +26,7 @@ from projections.contract import QUERIES, QueryError, described, field_doc
 from . import upkeep
 from .config import ROLES, Settings, http_address, redacted
 from .connect import redis_client
-
-
-def home() -> Path:
-    return Path(os.environ.get("SETLIST_STATS_HOME") or Path.home() / ".local" / "share" / "setlist-stats")
-
-
-def _embedded_url_file() -> Path:
-    return home() / "embedded-redis-url"
-
-
-def resolve_url() -> str:
-    """REDIS_URL, else the embedded Redis of a running ``setlist-stats serve``."""
-    url = os.environ.get("REDIS_URL")
-    if url:
-        return url
-    path = _embedded_url_file()
-    if path.exists():
-        return path.read_text().strip()
-    raise SystemExit("REDIS_URL is not set and no `setlist-stats serve` with an embedded Redis is running")
-
-
-@contextlib.contextmanager
-def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
-    """REDIS_URL, or an embedded redis-server for the duration of the context."""
-    from .embedded import embedded_redis
-
-    url = os.environ.get("REDIS_URL")
-    if url:
-        yield url
-        return
-    directory = home() / "redis" if persistent else None
-    with embedded_redis(directory) as server:
-        if persistent:
-            _embedded_url_file().write_text(server.url)
-        print(f"embedded redis-server on {server.url} (data in {server.directory})", file=sys.stderr)
-        try:
-            yield server.url
-        finally:
-            if persistent:
-                _embedded_url_file().unlink(missing_ok=True)
+from .embedded import redis_url_or_embedded, resolve_url
 
 
 def freeze_heap() -> None:
@@ -84,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
-    if "LOG_LEVEL" not in os.environ:
+    if Settings.load().log_level is None:
         logging.getLogger().setLevel(logging.INFO)
     overrides = {k: v for k, v in (("role", args.role), ("http_addr", args.http)) if v}
     settings = Settings.load(**overrides)
@@ -262,11 +222,17 @@ def cmd_docs(args: argparse.Namespace) -> int:
     from projections.contract import markdown_table
 
     from .app import asyncapi
+    from .config import settings_table
 
-    document = markdown_table() if args.kind == "queries" else asyncapi(yaml=args.format == "yaml")
+    if args.kind == "queries":
+        document = markdown_table()
+    elif args.kind == "settings":
+        document = settings_table()
+    else:
+        document = asyncapi(yaml=args.format == "yaml")
     if args.out:
         Path(args.out).write_text(document)
-        print(f"wrote the AsyncAPI document to {args.out}", file=sys.stderr)
+        print(f"wrote the {args.kind} document to {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(document + "\n")
     return 0
@@ -351,12 +317,12 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=upkeep.cmd_rebuild)
 
-    s = sub.add_parser("docs", help="write the AsyncAPI document, or the table of queries (Markdown)")
+    s = sub.add_parser("docs", help="write the AsyncAPI document, or the table of queries or of settings (Markdown)")
     s.add_argument(
         "kind",
-        choices=("asyncapi", "queries"),
+        choices=("asyncapi", "queries", "settings"),
         help="asyncapi: every channel with its parameters' and answers' schemas; queries: the README's table "
-        "(the OpenAPI document is served at /openapi.json)",
+        "(the OpenAPI document is served at /openapi.json); settings: docs/configuration.md's table",
     )
     s.add_argument("--format", choices=("json", "yaml"), default="json", help="of the AsyncAPI document (default json)")
     s.add_argument("--out", metavar="FILE", help="write it there (default: standard output)")
@@ -376,9 +342,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    settings = Settings.load()  # or exit, naming a bad setting
+    logging.basicConfig(level=settings.log_level or "WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
         status = int(args.func(args))
@@ -389,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
-        url = os.environ.get("REDIS_URL") or "the embedded Redis"
+        url = settings.redis_url or "the embedded Redis"
         print(f"error: cannot reach Redis at {redacted(url)}: {exc}", file=sys.stderr)
         return 1
 

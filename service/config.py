@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,84 +33,174 @@ class Settings(BaseSettings):
         frozen=True, env_ignore_empty=True, validate_by_name=True, validate_by_alias=True, extra="ignore"
     )
 
-    #: ``redis://``, ``rediss://`` or ``unix://``; None starts an embedded redis-server
-    redis_url: str | None = None
-    #: this consumer's name in the group (unique per process)
+    # Each field's environment variable is its name in capitals, or the one its alias gives;
+    # its description is its line in docs/configuration.md (``setlist-stats docs settings``).
+    redis_url: str | None = Field(
+        None,
+        description="`redis://`, `rediss://` (TLS) or `unix://`; user and password in the URL (never logged)",
+        json_schema_extra={"shown": "unset: embedded"},
+    )
     consumer: str = Field(
-        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}", validation_alias=_env("CONSUMER_NAME")
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        validation_alias=_env("CONSUMER_NAME"),
+        description="this process's name in the consumer group (unique per process)",
+        json_schema_extra={"shown": "host-pid"},
     )
-    #: entries read per batch
-    batch_size: int = Field(1000, ge=1)
-    #: milliseconds an entry may stay pending before another consumer reclaims it
-    claim_idle_ms: int = Field(30_000, ge=0)
-    #: deliveries after which an entry that keeps failing is parked in the dead-letter stream
-    max_deliveries: int = Field(5, ge=1)
-    #: what ``serve`` runs: ``all``, ``consumer`` (the consumer and the reclaimer) or
-    #: ``handlers`` (the query handlers and the write-through publish)
-    role: Literal["all", "consumer", "handlers"] = Field("all", validation_alias=_env("SERVE_ROLE"))
-    #: how much ``serve`` lowers its own CPU priority (``os.nice``): e.g. 10 for a
-    #: ``consumer`` process, so that on a busy machine the handlers (answers, write-throughs)
-    #: and Redis get the CPU before a backfill does
-    nice: int = Field(0, ge=0, le=19)
-    #: connections the query side may open (request/reply uses one per request in flight)
-    max_connections: int = Field(256, ge=1)
-    #: requests of one query a process answers at once (each query has its own subscriber;
-    #: while one request waits for Redis, the next is taken)
-    query_workers: int = Field(16, ge=1)
-    #: ``HOST:PORT`` on which ``serve`` also answers HTTP (``service/http.py``); None: no HTTP
-    http_addr: str | None = None
-    #: the bearer token ``POST /events`` requires; None: writing over HTTP is refused (503)
-    api_token: SecretStr | None = None
-    #: the ``max-age`` of HTTP answers' ``Cache-Control`` (seconds a cache may serve one
-    #: without asking again; with its ``ETag``, asking again is a cheap 304)
-    http_max_age: int = Field(0, ge=0)
-    #: the largest body ``POST /events`` takes, in bytes (413 beyond)
-    http_max_body: int = Field(64 * 1024 * 1024, ge=1024)
-    #: seconds ``serve --http`` lets requests under way finish when told to stop
-    http_grace: int = Field(5, ge=0)
-    #: seconds between the consumer's INFO lines (events applied, dead-lettered, lag)
-    log_interval: float = Field(10.0, ge=1)
-    #: times a Redis command is sent again when its connection fails or breaks (a restart),
-    #: after a backoff growing from 10 ms to ``redis_backoff_cap`` seconds (service/connect.py)
-    redis_retries: int = Field(20, ge=0)
-    redis_backoff_cap: float = Field(1.0, gt=0)
-    #: the deployment's name: it prefixes every pub/sub channel and list of the service, which
-    #: Redis shares across database numbers (None: from the URL, see ``namespace``)
-    instance: str | None = None
-    #: answers each process keeps (the newest; an answer is valid while its bands are unchanged)
-    answer_cache: int = Field(4096, ge=1)
-    #: seconds after the last live change to a band before the questions about it asked most
-    #: recently are answered again into the cache (``Queries.refresh``): during a show, the
-    #: next question finds its answer ready; a burst of changes refreshes once
-    refresh_delay: float = Field(0.2, ge=0)
-    # pacing (service/pacing.py has the rule): how a consumer gives way to live events and questions
-    pace_live_window: float = Field(600.0, ge=0)
-    pace_served_window: float = Field(1.0, ge=0)
-    pace_grace: float = Field(0.005, ge=0)
-    pace_wait_max: float = Field(0.05, ge=0)
-    pace_rest: float = Field(1.0, ge=0)
-    pace_live_batch: int = Field(20, ge=0)
-    # highlights (projections/highlights.py): the live window in days either side of today, the
-    # bustout thresholds (shows: per band with HIGHLIGHT_BUSTOUT_SHOWS_BY_BAND=phish=101,goose=60)
-    highlight_days: int = Field(2, ge=0)
-    bustout_shows: int = Field(101, ge=1, validation_alias=_env("HIGHLIGHT_BUSTOUT_SHOWS"))
-    bustout_days: int = Field(365, ge=1, validation_alias=_env("HIGHLIGHT_BUSTOUT_DAYS"))
+    batch_size: int = Field(
+        1000, ge=1, description="entries read and applied per batch (larger: faster backfills, longer scripts)"
+    )
+    claim_idle_ms: int = Field(
+        30_000, ge=0, description="milliseconds an entry may stay pending before another consumer reclaims it"
+    )
+    max_deliveries: int = Field(
+        5, ge=1, description="deliveries after which a failing entry is parked in the dead-letter stream"
+    )
+    role: Literal["all", "consumer", "handlers"] = Field(
+        "all",
+        validation_alias=_env("SERVE_ROLE"),
+        description="what `serve` runs: `all`, `consumer` (consumer and reclaimer) or `handlers` (queries and "
+        "write-through publish); `serve --role` overrides it",
+    )
+    nice: int = Field(
+        0,
+        ge=0,
+        le=19,
+        description="how much `serve` lowers its CPU priority: 10 for a `consumer` process keeps answers and "
+        "write-throughs quick on a machine busy with a backfill",
+    )
+    max_connections: int = Field(
+        256, ge=1, description="Redis connections of a process (request/reply holds one per request in flight)"
+    )
+    query_workers: int = Field(
+        16,
+        ge=1,
+        description="requests of one query a process answers at once (while one waits for Redis, the next is taken)",
+    )
+    http_addr: str | None = Field(
+        None,
+        description="`HOST:PORT` on which `serve` also answers HTTP; `serve --http` overrides it",
+        json_schema_extra={"shown": "unset: no HTTP"},
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        description="the bearer token `POST /events` requires (never logged)",
+        json_schema_extra={"shown": "unset: writing over HTTP refused"},
+    )
+    http_max_age: int = Field(0, ge=0, description="the `max-age` of HTTP answers' `Cache-Control`, in seconds")
+    http_max_body: int = Field(
+        64 * 1024 * 1024, ge=1024, description="the largest body `POST /events` takes, in bytes (413 beyond)"
+    )
+    http_grace: int = Field(
+        5, ge=0, description="seconds `serve --http` lets requests under way finish when told to stop"
+    )
+    log_interval: float = Field(
+        10.0,
+        ge=1,
+        description="seconds between `serve`'s INFO lines of what its consumer did (events applied, "
+        "dead-lettered, lag); none while idle",
+    )
+    redis_retries: int = Field(
+        20,
+        ge=0,
+        description="times a Redis command is sent again when its connection fails or breaks (a restart), "
+        "after a backoff growing from 10 ms to `REDIS_BACKOFF_CAP` (`service/connect.py`)",
+    )
+    redis_backoff_cap: float = Field(1.0, gt=0, description="the longest backoff between two tries, in seconds")
+    instance: str | None = Field(
+        None,
+        description="the prefix of the deployment's pub/sub channels and write-through list (Redis shares "
+        "channels across database numbers: two deployments on one server must not share it); clients "
+        "derive it the same way",
+        json_schema_extra={"shown": "`setlist-stats`, or `setlist-stats.db<N>` for database N of `REDIS_URL`"},
+    )
+    answer_cache: int = Field(
+        4096,
+        ge=1,
+        description="answers a process keeps, the least recently used let go first (an answer is kept "
+        "valid while its bands are unchanged)",
+    )
+    refresh_delay: float = Field(
+        0.2,
+        ge=0,
+        description="seconds after the last live change to a band before its recently asked questions are "
+        "answered again into the cache",
+    )
+    pace_live_window: float = Field(
+        600.0, ge=0, description="pacing (`service/pacing.py`): seconds after a write-through that consumers pace"
+    )
+    pace_served_window: float = Field(
+        1.0, ge=0, description="pacing: seconds after its process served something that a consumer paces"
+    )
+    pace_grace: float = Field(
+        0.005, ge=0, description="pacing: seconds with nothing served before a paced script call starts"
+    )
+    pace_wait_max: float = Field(0.05, ge=0, description="pacing: seconds a paced script call waits at most for that")
+    pace_rest: float = Field(
+        1.0, ge=0, description="pacing: seconds of rest per second of a paced script call (1: half speed)"
+    )
+    pace_live_batch: int = Field(
+        20, ge=0, description="pacing: the most entries of a read of live events (applied at once)"
+    )
+    highlight_days: int = Field(
+        2,
+        ge=0,
+        description="a play is live (gets highlights) when its show is dated this many days or fewer from "
+        "today (UTC), either side",
+    )
+    bustout_shows: int = Field(
+        101,
+        ge=1,
+        validation_alias=_env("HIGHLIGHT_BUSTOUT_SHOWS"),
+        description="a bustout's least gap in shows",
+    )
+    bustout_days: int = Field(
+        365,
+        ge=1,
+        validation_alias=_env("HIGHLIGHT_BUSTOUT_DAYS"),
+        description="a bustout's least gap in days (`bustout_days`)",
+    )
     bustout_shows_by_band: Annotated[dict[str, int], NoDecode] = Field(
-        default_factory=dict, validation_alias=_env("HIGHLIGHT_BUSTOUT_SHOWS_BY_BAND")
+        default_factory=dict,
+        validation_alias=_env("HIGHLIGHT_BUSTOUT_SHOWS_BY_BAND"),
+        description="a bustout's least gap in shows per band, e.g. `phish=101,goose=60`",
+        json_schema_extra={"shown": "unset"},
     )
-    #: the day taken as today for the live window (default: today, UTC): to replay a past show
-    #: as if live, in a demo or a test
-    highlight_today: dt.date | None = None
-    #: highlights kept in their stream (``ss:highlights``), the oldest trimmed first
-    highlights_kept: int = Field(100_000, ge=1)
-    # followers of the highlights (GET /live, ``highlights``): highlights sent first at most,
-    # and seconds between the keep-alive comments of an idle event stream
-    live_backlog: int = Field(1000, ge=0)
-    live_keepalive: float = Field(15.0, gt=0)
-    # importers (service/importers): shows written per chunk (a checkpoint after each), and the
-    # days before the newest show already imported that an incremental phish.net import reads again
-    import_chunk: int = Field(500, ge=1)
-    import_overlap_days: int = Field(30, ge=0)
+    highlight_today: dt.date | None = Field(
+        None,
+        description="the day taken as today for the live window: to replay a past show as if live (a demo, a test)",
+        json_schema_extra={"shown": "unset: today (UTC)"},
+    )
+    highlights_kept: int = Field(
+        100_000, ge=1, description="highlights kept in their stream (`ss:highlights`), the oldest trimmed first"
+    )
+    live_backlog: int = Field(
+        1000,
+        ge=1,
+        description="highlights a follower (`GET /live`) may fall behind by before it is ended (it reconnects "
+        "and catches up)",
+    )
+    live_keepalive: float = Field(
+        15.0, gt=0, description="seconds between the keep-alive comments of an idle `GET /live` event stream"
+    )
+    import_chunk: int = Field(
+        500, ge=1, description="events an import writes at a time, its checkpoint written after each"
+    )
+    home: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "share" / "setlist-stats",
+        validation_alias=_env("SETLIST_STATS_HOME"),
+        description="where `serve` keeps its embedded Redis (when `REDIS_URL` is unset)",
+        json_schema_extra={"shown": "`~/.local/share/setlist-stats`"},
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = Field(
+        None,
+        description="logging level (DEBUG also shows FastStream's own lines)",
+        json_schema_extra={"shown": "INFO for `serve`, WARNING otherwise"},
+    )
+    import_overlap_days: int = Field(
+        30,
+        ge=0,
+        description="days before the newest show already imported that an incremental phish.net import reads again",
+    )
 
     @field_validator("bustout_shows_by_band", mode="before")
     @classmethod
@@ -124,6 +215,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected band=number,... (a whole number >= 1), got {item!r}")
             out[band.strip()] = int(number)
         return out
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("http_addr")
     @classmethod
@@ -183,6 +279,16 @@ def _problem(error: Any) -> str:
     variable = _variable(field)
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{variable}: {message[:1].lower()}{message[1:]}, got {error.get('input')!r}"
+
+
+def settings_table() -> str:
+    """docs/configuration.md's table: every setting's variable, default and meaning."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        shown = extra.get("shown") or f"{info.default!r}".strip("'")
+        rows.append(f"| `{_variable(name)}` | {shown} | {info.description} |")
+    return "\n".join(rows) + "\n"
 
 
 def _variable(name: str) -> str:

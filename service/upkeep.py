@@ -54,7 +54,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if args.action == "drop" and not args.ids:
         print("error: name the dead-letter ids to drop", file=sys.stderr)
         return 2
-    from .cli import resolve_url
+    from .embedded import resolve_url
 
     return asyncio.run(_dlq(resolve_url(), args.action, args.ids, args.limit, args.timeout))
 
@@ -93,7 +93,7 @@ async def _rebuild(url: str, grace: float) -> int:
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
     try:
-        from .cli import resolve_url
+        from .embedded import resolve_url
 
         return asyncio.run(_rebuild(resolve_url(), args.grace))
     except RuntimeError as exc:
