@@ -7,7 +7,7 @@ raw ceiling, so that all of them apply events the same way. Applying is idempote
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -116,6 +116,7 @@ async def apply_entries(
     generations: list[int] | None = None,
     chunk: int | None = None,
     highlighting: Highlighting | None = None,
+    stream: str = keys.EVENTS_STREAM,
 ) -> Outcome:
     """Apply stream entries ``(id, fields)``: each event atomically, a band's events in script
     calls of up to ``chunk`` events per generation. By default the generations are the
@@ -130,7 +131,7 @@ async def apply_entries(
         try:
             events.append((entry_id, decode_event(event_bytes(fields))))
         except InvalidEvent as exc:
-            await scripts.dead_letter(entry_id, str(exc), raw, deliveries=1)
+            await scripts.dead_letter(entry_id, str(exc), raw, deliveries=1, stream=stream)
             outcome.dead.append(entry_id)
     if not events:
         return outcome
@@ -172,4 +173,49 @@ async def apply_entries(
     for band in batches:
         (outcome.failed if band in failed_bands else outcome.applied).extend(v for v, _ in batches[band])
     outcome.bands = [band for band in batches if band not in failed_bands]
+    if highlighting is not None:
+        waiting = [
+            band
+            for band, result in zip(batches, results[len(calls) :], strict=True)
+            if not isinstance(result, Exception) and int(result[2])
+        ]
+        await flush_outboxes(scripts.redis, waiting, highlighting.kept)
     return outcome
+
+
+#: Milliseconds a flush of a band's outbox holds its lock at most (a crashed holder's lapses).
+FLUSH_LOCK_MS = 5000
+
+
+async def flush_outboxes(redis: Redis, bands: Sequence[str], kept: int) -> int:
+    """Move the highlights waiting in ``bands``' outboxes (``keys.outbox_key``) to the
+    highlights stream, oldest first, trimmed to about ``kept``; returns how many.
+
+    One process at a time flushes a band's outbox (a lock in the band's slot); one that finds
+    it taken leaves the flush to the holder, who looks again after letting go. Each highlight
+    is appended, then taken out of the outbox: only a crash in between (or a holder stalled
+    past ``FLUSH_LOCK_MS``) appends one twice, never one lost."""
+    moved = 0
+    for band in bands:
+        moved += await _flush(redis, band, kept)
+    return moved
+
+
+async def _flush(redis: Redis, band: str, kept: int) -> int:
+    outbox, lock = keys.outbox_key(band), keys.outbox_key(band) + ":lock"
+    moved = 0
+    while await redis.set(lock, 1, nx=True, px=FLUSH_LOCK_MS):
+        try:
+            items = await redis.lrange(outbox, 0, -1)
+            if items:
+                async with redis.pipeline(transaction=False) as pipe:
+                    for item in items:
+                        pipe.xadd(keys.HIGHLIGHTS, {DATA_FIELD: item}, maxlen=kept, approximate=True)
+                    await pipe.execute()
+                await redis.ltrim(outbox, len(items), -1)  # only once they are in the stream
+                moved += len(items)
+        finally:
+            await redis.delete(lock)
+        if not await redis.llen(outbox):  # what came while the lock was held is flushed too
+            break
+    return moved

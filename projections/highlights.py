@@ -76,4 +76,4 @@ class Highlighting:
         today = self.today()
         window = dt.timedelta(days=self.days)
         shows = self.per_band.get(band, self.bustout_shows)
-        return [(today - window).isoformat(), (today + window).isoformat(), shows, self.bustout_days, band, self.kept]
+        return [(today - window).isoformat(), (today + window).isoformat(), shows, self.bustout_days, band]

@@ -80,6 +80,8 @@ DEAD_INDEX = f"{PREFIX}:{{dead}}:index"
 BANDS = f"{PREFIX}:bands"
 GENERATION = f"{PREFIX}:generation"
 LIVE = f"{PREFIX}:live"
+#: The number of the event log's partitions (see projections/streams.py), recorded once.
+PARTITIONS = f"{PREFIX}:partitions"
 #: The highlights of live plays, every band's (JSON in ``__data__``; see projections/highlights.py).
 HIGHLIGHTS = f"{PREFIX}:highlights"
 FIRST_GENERATION = 1
@@ -158,6 +160,11 @@ def unstored(stored_id: str | bytes) -> str:
     return _ESCAPED.sub(lambda m: _UNESCAPE[m.group(1)], text) if '"' in text else text
 
 
+def band_tag(band: str) -> str:
+    """The hash tag every key of a band carries (its Redis Cluster slot is the band's)."""
+    return f"{{{band}}}"
+
+
 def band_key(band: str, name: str, generation: int = FIRST_GENERATION) -> str:
     """One key of a band's projection, e.g. ``ss:{phish}:1:order``."""
     if name not in BAND_KEYS:
@@ -192,6 +199,14 @@ def pushed_key(band: str) -> str:
     """A band's pushed highlights (hash): highlight id -> the highlight's JSON, for the live
     window's shows only (see lua/highlights.lua). Outside the generations: a rebuild keeps it."""
     return f"{PREFIX}:{{{band}}}:highlighted"
+
+
+def outbox_key(band: str) -> str:
+    """A band's highlights not yet copied to ``HIGHLIGHTS`` (list of JSON, oldest first): the
+    highlights script writes them here, in the band's slot, and the service moves them on
+    (``batch.flush_outboxes``; ``<outbox>:lock`` while one process does). Outside the
+    generations."""
+    return f"{PREFIX}:{{{band}}}:outbox"
 
 
 def layout_field(generation: int) -> str:

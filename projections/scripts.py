@@ -18,6 +18,7 @@ from redis.exceptions import NoScriptError
 from . import keys
 from .apply import script_input
 from .events import Event
+from .streams import entry_ref
 
 SCRIPT_NAMES = (
     "apply",
@@ -104,15 +105,17 @@ class Scripts:
     async def highlights(self, band: str, generation: int, args: list[Any], client: Any = None) -> Any:
         """Push the band's new highlights and retract the gone ones (see lua/highlights.lua);
         ``args`` from ``Highlighting.args``. Queued on ``client`` when it is a pipeline."""
-        script_keys = [*keys.band_keys(band, generation), keys.HIGHLIGHTS, keys.pushed_key(band)]
+        script_keys = [*keys.band_keys(band, generation), keys.outbox_key(band), keys.pushed_key(band)]
         return await self._run("highlights", script_keys, args, client)
 
-    async def dead_letter(self, source_id: str, reason: str, raw: bytes, deliveries: int) -> bool:
-        """Record one entry in the dead-letter stream, once per source id; True if new."""
+    async def dead_letter(
+        self, source_id: str, reason: str, raw: bytes, deliveries: int, stream: str = keys.EVENTS_STREAM
+    ) -> bool:
+        """Record one entry (of ``stream``) in the dead-letter stream, once per entry; True if new."""
         added = await self._run(
             "dead_letter",
             [keys.DEAD_STREAM, keys.DEAD_INDEX],
-            [source_id, reason, raw, keys.EVENTS_STREAM, deliveries],
+            [entry_ref(stream, source_id), reason, raw, stream, deliveries, source_id],
         )
         return bool(added)
 

@@ -27,6 +27,7 @@ from projections import keys
 from projections.contract import QUERIES, Params, Query, QueryError, parse
 from projections.events import Event, InvalidEvent, decode_event
 from projections.highlights import Pushed
+from projections.streams import Streams
 
 from .channels import (
     CHANGED_CHANNEL,
@@ -38,6 +39,8 @@ from .channels import (
     query_subject,
 )
 from .config import Settings
+from .connect import broker as connect_broker
+from .connect import partitions
 from .runtime import STOP_TIMEOUT, Service, ensure_group, refusal
 
 log = logging.getLogger("setlist-stats")
@@ -78,6 +81,27 @@ async def _raw_batch(message: Any, original_parser: Any) -> BatchMessage:
     )
 
 
+def _register_consumer(broker: RedisBroker, service: Service, stream: str) -> None:
+    """The consumer of one partition's stream: batches read through its consumer group."""
+    settings = service.settings
+
+    @broker.subscriber(
+        stream=StreamSub(
+            stream,
+            group=keys.CONSUMER_GROUP,
+            consumer=settings.consumer,
+            batch=True,
+            max_records=settings.batch_size,
+            polling_interval=100,
+        ),
+        parser=_raw_batch,
+        ack_policy=AckPolicy.MANUAL,
+        title=stream,
+    )
+    async def on_events(message: RedisBatchStreamMessage) -> None:
+        await service.consume(message, stream)
+
+
 def _parameters_of(query: Query) -> Any:
     """A query subscriber's decoder: the request's body checked against the query's
     parameters (``contract.parse``); a refusal raises ``QueryError``, which the broker's
@@ -103,44 +127,34 @@ async def _event_of(message: Any, original_decoder: Any) -> Event:
         raise QueryError("invalid_event", str(exc), exc.field) from None
 
 
-def create_app(settings: Settings | None = None, url: str | None = None) -> FastStream:
-    """The FastStream app on ``url`` (default: ``settings.redis_url``)."""
+def create_app(settings: Settings | None = None, url: str | None = None, streams: Streams | None = None) -> FastStream:
+    """The FastStream app on ``url`` (default: ``settings.redis_url``), for the event log's
+    partitions ``streams`` (default: as recorded in that Redis, ``connect.partitions``)."""
     settings = settings or Settings.load()
     url = url or settings.redis_url
     if not url:
         raise SystemExit("REDIS_URL is not set (setlist-stats serve starts an embedded Redis)")
+    streams = streams or partitions(url, settings)
     refused = ExceptionMiddleware()
     refused.add_handler(QueryError, publish=True)(refusal)  # a request refused by its decoder
-    broker = RedisBroker(
+    broker = connect_broker(
         url,
+        settings,
         serializer=MsgSpecSerializer(),
         max_connections=settings.max_connections,
         logger=_broker_log(),
         log_level=logging.DEBUG,
         middlewares=[refused],
     )
-    service = Service(settings, url, broker)
+    service = Service(settings, url, broker, streams)
     names = service.names
     app = FastStream(broker, logger=log, specification=SPECIFICATION)
     app.on_startup(service.start)
     app.after_shutdown(service.stop)
 
     if settings.role in ("all", "consumer"):
-
-        @broker.subscriber(
-            stream=StreamSub(
-                keys.EVENTS_STREAM,
-                group=keys.CONSUMER_GROUP,
-                consumer=settings.consumer,
-                batch=True,
-                max_records=settings.batch_size,
-                polling_interval=100,
-            ),
-            parser=_raw_batch,
-            ack_policy=AckPolicy.MANUAL,
-        )
-        async def on_events(message: RedisBatchStreamMessage) -> None:
-            await service.consume(message)
+        for stream in streams.names:  # one subscriber per partition, each with its group
+            _register_consumer(broker, service, stream)
 
     if settings.role in ("all", "handlers"):
         for query in QUERIES.values():
@@ -165,10 +179,12 @@ def create_app(settings: Settings | None = None, url: str | None = None) -> Fast
             return await service.publish(event)
 
         broker.publisher(
-            stream=keys.EVENTS_STREAM,
+            stream=streams.names[0],
             schema=Event,
-            title=keys.EVENTS_STREAM,
-            description="The event log: each entry's field __data__ holds one event's JSON (any client may XADD).",
+            title=streams.names[0] if streams.count == 1 else "ss:{events.<count>.<partition>.<k>}",
+            description="The event log: each entry's field __data__ holds one event's JSON (any client may XADD). "
+            "With several partitions (STREAM_PARTITIONS), a band's events go to its partition's stream "
+            "(projections/streams.py).",
         )
         broker.publisher(
             stream=keys.HIGHLIGHTS,
@@ -192,7 +208,7 @@ def documented_app() -> FastStream:
     """The app as the AsyncAPI document shows it (every part, whatever ``SERVE_ROLE`` says;
     no Redis needed): ``faststream docs gen service.app:documented_app --factory``."""
     settings = Settings.load(role="all")
-    return create_app(settings, settings.redis_url or "redis://localhost:6379")
+    return create_app(settings, settings.redis_url or "redis://localhost:6379", Streams(settings.stream_partitions))
 
 
 def asyncapi(yaml: bool = False) -> str:

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream.message import StreamMessage
-from faststream.redis import RedisBroker
+from faststream.redis import RedisBroker, RedisClusterBroker
 
 from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
@@ -59,12 +59,20 @@ def _as_received(message: StreamMessage[Any]) -> StreamMessage[Any]:
 
 class StatsClient:
     def __init__(
-        self, redis_url: str, timeout: float = 30.0, max_connections: int = 256, instance: str | None = None
+        self,
+        redis_url: str,
+        timeout: float = 30.0,
+        max_connections: int = 256,
+        instance: str | None = None,
+        cluster: bool | None = None,
     ) -> None:
         self.timeout = timeout
         # the deployment's channels: from the URL's database, or INSTANCE (as the service's)
         self.names = Names.of(redis_url, instance or os.environ.get("INSTANCE") or None)
-        self.broker = RedisBroker(
+        # a Redis Cluster's node (``cluster``, else REDIS_CLUSTER, as the service's)
+        if cluster is None:
+            cluster = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
+        self.broker = (RedisClusterBroker if cluster else RedisBroker)(
             redis_url,
             serializer=MsgSpecSerializer(),
             max_connections=max_connections,

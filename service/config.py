@@ -106,6 +106,17 @@ class Settings(BaseSettings):
         "after a backoff growing from 10 ms to `REDIS_BACKOFF_CAP` (`service/connect.py`)",
     )
     redis_backoff_cap: float = Field(1.0, gt=0, description="the longest backoff between two tries, in seconds")
+    redis_cluster: bool = Field(
+        False,
+        description="`REDIS_URL` names a node of a Redis Cluster: every client is a cluster client (`docs/cluster.md`)",
+    )
+    stream_partitions: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="streams the event log is split into when a deployment is created (e.g. 16 on a cluster); "
+        "recorded in Redis, which every process then follows; changing it is `setlist-stats repartition`",
+    )
     instance: str | None = Field(
         None,
         description="the prefix of the deployment's pub/sub channels and write-through list (Redis shares "

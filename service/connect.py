@@ -1,19 +1,29 @@
-"""Every Redis client of the service, made in one place (``redis_client``): what it does when
-Redis goes away for a moment (a restart, a failover) is the same everywhere. A command that
-fails to connect, or whose connection breaks, is sent again on a new connection after a
-backoff (exponential with jitter, from 10 ms up to ``redis_backoff_cap`` seconds), up to
-``redis_retries`` times, before the error reaches the caller. What is sent again is safe to
-repeat: reads, appends of events (applying is idempotent, a duplicate changes nothing) and
-script calls (idempotent applies)."""
+"""Every Redis client and broker of the service, made in one place: what they do when Redis
+goes away for a moment (a restart, a failover) is the same everywhere, and so is whether they
+speak to one Redis or to a Redis Cluster (``REDIS_CLUSTER``).
+
+A command that fails to connect, or whose connection breaks, is sent again on a new
+connection after a backoff (exponential with jitter, from 10 ms up to ``redis_backoff_cap``
+seconds), up to ``redis_retries`` times, before the error reaches the caller. What is sent
+again is safe to repeat: reads, appends of events (applying is idempotent, a duplicate changes
+nothing) and script calls (idempotent applies). On a cluster, redis-py's cluster client
+routes each command to the node holding its key's slot and follows the cluster as it changes.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import redis
+from faststream.redis import RedisBroker, RedisClusterBroker
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError, TimeoutError
+
+from projections import keys
+from projections.streams import Streams
 
 from .config import Settings
 
@@ -27,6 +37,43 @@ def retry_policy(settings: Settings) -> Retry:
 
 
 def redis_client(url: str, settings: Settings | None = None, **options: Any) -> Redis:
-    """A client of the Redis at ``url`` that reconnects with backoff (see the module's text)."""
+    """A client of the Redis (or, with ``REDIS_CLUSTER``, the Redis Cluster) at ``url`` that
+    reconnects with backoff (see the module's text). A cluster client takes the same commands,
+    pipelines and scripts (each call's keys in one slot), so it is typed as one."""
     settings = settings or Settings.load()
+    if settings.redis_cluster:
+        options.pop("health_check_interval", None)
+        return cast(Redis, RedisCluster.from_url(url, retry=retry_policy(settings), **options))
     return Redis.from_url(url, retry=retry_policy(settings), **options)
+
+
+def broker(url: str, settings: Settings | None = None, **options: Any) -> RedisBroker:
+    """A FastStream broker on ``url``: Redis, or Redis Cluster with ``REDIS_CLUSTER``."""
+    settings = settings or Settings.load()
+    return (RedisClusterBroker if settings.redis_cluster else RedisBroker)(url, **options)
+
+
+def partitions(url: str, settings: Settings | None = None) -> Streams:
+    """The deployment's event log partitions (``projections/streams.py``): the number recorded
+    in Redis, recorded now from ``STREAM_PARTITIONS`` if none is yet. A ``STREAM_PARTITIONS``
+    set to another number stops the program, saying how to change it."""
+    settings = settings or Settings.load()
+    client: Any = (redis.RedisCluster if settings.redis_cluster else redis.Redis).from_url(url)
+    try:
+        client.set(keys.PARTITIONS, settings.stream_partitions, nx=True)
+        count = int(client.get(keys.PARTITIONS))
+    finally:
+        client.close()
+    if "stream_partitions" in settings.model_fields_set and count != settings.stream_partitions:
+        raise SystemExit(
+            f"STREAM_PARTITIONS is {settings.stream_partitions}, but this deployment's event log has {count} "
+            f"partitions: to change it, run `setlist-stats repartition {settings.stream_partitions}` (docs/cluster.md)"
+        )
+    return Streams(count)
+
+
+async def partitions_of(client: Redis, settings: Settings | None = None) -> Streams:
+    """``partitions`` from a running client (for producers: ingest, replays, rebuilds)."""
+    settings = settings or Settings.load()
+    await client.set(keys.PARTITIONS, settings.stream_partitions, nx=True)
+    return Streams(int(await client.get(keys.PARTITIONS) or settings.stream_partitions))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from redis.asyncio import Redis
 
 from projections import keys
+from projections.streams import entry_ref
 from projections.values import stream_entries, text
 
 
@@ -39,13 +41,24 @@ async def replay(redis: Redis, ids: list[str] | None = None) -> list[str]:
             raise KeyError(f"not in the dead-letter stream: {', '.join(sorted(missing))}")
     new_ids = []
     for entry_id, fields in chosen:
+        stream = _stream(fields)
+        added = await redis.xadd(stream, {"__data__": fields[b"raw"]})  # back where it came from
         async with redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(keys.EVENTS_STREAM, {"__data__": fields[b"raw"]})
             pipe.xdel(keys.DEAD_STREAM, entry_id)
-            pipe.hdel(keys.DEAD_INDEX, text(fields[b"source_id"]))
-            added, *_ = await pipe.execute()
-        new_ids.append(text(added))
+            pipe.hdel(keys.DEAD_INDEX, _ref(fields))
+            await pipe.execute()
+        new_ids.append(entry_ref(stream, text(added)))
     return new_ids
+
+
+def _stream(fields: Mapping[bytes, bytes]) -> str:
+    """The stream a parked entry came from (its partition's)."""
+    return text(fields.get(b"stream") or keys.EVENTS_STREAM.encode())
+
+
+def _ref(fields: Mapping[bytes, bytes]) -> str:
+    """A parked entry's source, as the dead-letter index names it (``streams.entry_ref``)."""
+    return entry_ref(_stream(fields), text(fields[b"source_id"]))
 
 
 async def drop(redis: Redis, ids: list[str]) -> int:
@@ -57,6 +70,6 @@ async def drop(redis: Redis, ids: list[str]) -> int:
     async with redis.pipeline(transaction=True) as pipe:
         for entry_id in ids:
             pipe.xdel(keys.DEAD_STREAM, entry_id)
-            pipe.hdel(keys.DEAD_INDEX, text(entries[entry_id][b"source_id"]))
+            pipe.hdel(keys.DEAD_INDEX, _ref(entries[entry_id]))
         await pipe.execute()
     return len(ids)

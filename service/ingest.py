@@ -12,11 +12,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import msgspec
 from redis.asyncio import Redis
 
 from projections import keys
 from projections.apply import stream_id_key
+from projections.streams import Streams, entry_ref, parse_ref
 from projections.values import stream_entries, text
+
+from .connect import partitions_of
 
 CHUNK = 1000
 
@@ -31,19 +35,44 @@ class Settled:
     reasons: dict[str, str]  # entry id -> reason, for the dead-lettered ones
 
 
+class _Band(msgspec.Struct):
+    band: str = ""
+
+
+_band_of = msgspec.json.Decoder(_Band).decode
+
+
+def _partition(streams: Streams, line: bytes | str) -> str:
+    """The stream a line goes to: its band's (partition 0 for a line that is not an event's
+    JSON: the consumer dead-letters it there)."""
+    if streams.count == 1:
+        return streams.names[0]
+    try:
+        return streams.of_band(_band_of(line).band)
+    except (msgspec.DecodeError, ValueError):
+        return streams.names[0]
+
+
 async def publish(
-    redis: Redis, lines: Iterable[bytes | str], progress: Callable[[int], None] | None = None
+    redis: Redis,
+    lines: Iterable[bytes | str],
+    progress: Callable[[int], None] | None = None,
+    streams: Streams | None = None,
 ) -> list[str]:
-    """XADD each line as one entry; returns the entry ids, in order."""
-    ids: list[str] = []
+    """XADD each line as one entry, to its band's partition (``projections/streams.py``;
+    read from Redis unless given); returns the entries' references (``entry_ref``: the ids,
+    with one partition), in order."""
+    streams = streams or await partitions_of(redis)
+    refs: list[str] = []
     chunk: list[bytes | str] = []
 
     async def flush() -> None:
+        targets = [_partition(streams, line) for line in chunk]
         async with redis.pipeline(transaction=False) as pipe:
-            for line in chunk:
-                pipe.xadd(keys.EVENTS_STREAM, {"__data__": line})
+            for stream, line in zip(targets, chunk, strict=True):
+                pipe.xadd(stream, {"__data__": line})
             added = await pipe.execute()
-        ids.extend(i.decode() if isinstance(i, bytes) else i for i in added)
+        refs.extend(entry_ref(stream, text(i)) for stream, i in zip(targets, added, strict=True))
         if progress:
             progress(len(chunk))
         chunk.clear()
@@ -54,50 +83,69 @@ async def publish(
             await flush()
     if chunk:
         await flush()
-    return ids
+    return refs
 
 
 async def wait_settled(
     redis: Redis,
-    ids: list[str],
+    refs: list[str],
     timeout: float = 600.0,
     progress: Callable[[int], None] | None = None,
 ) -> Settled:
-    """Wait until every entry of ``ids`` is delivered and acked (applied or dead-lettered)."""
-    if not ids:
+    """Wait until every entry of ``refs`` (``publish``'s) is delivered and acked (applied or
+    dead-lettered), in whichever partitions they are."""
+    if not refs:
         return Settled(0, 0, 0, {})
-    first, last = min(ids, key=stream_id_key), max(ids, key=stream_id_key)
+    by_stream: dict[str, list[str]] = {}
+    for ref in refs:
+        stream, entry_id = parse_ref(ref)
+        by_stream.setdefault(stream, []).append(entry_id)
+    for ids in by_stream.values():
+        ids.sort(key=stream_id_key)
     deadline = time.monotonic() + timeout
-    while True:
-        groups = await redis.xinfo_groups(keys.EVENTS_STREAM)
-        group = next((g for g in groups if g["name"] in (keys.CONSUMER_GROUP, keys.CONSUMER_GROUP.encode())), None)
-        delivered = group and stream_id_key(_text(group["last-delivered-id"])) >= stream_id_key(last)
-        pending = (
-            await redis.xpending_range(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, min=first, max=last, count=1)
-            if group
-            else [1]
-        )
-        if progress and group:
-            progress(_delivered_count(ids, _text(group["last-delivered-id"])))
-        if delivered and not pending:
+    unsettled = dict(by_stream)
+    while unsettled:
+        delivered_count = len(refs) - sum(len(ids) for ids in unsettled.values())
+        for stream, ids in list(unsettled.items()):
+            settled, delivered = await _settled(redis, stream, ids)
+            if settled:
+                del unsettled[stream]
+            delivered_count += delivered
+        if progress:
+            progress(delivered_count)
+        if not unsettled:
             break
         if time.monotonic() > deadline:
             raise TimeoutError(
                 "the consumer has not settled every published event yet; is `setlist-stats serve` running?"
             )
         await asyncio.sleep(0.05)
-    reasons = await dead_reasons(redis, set(ids), since=first)
-    return Settled(len(ids), len(ids) - len(reasons), len(reasons), reasons)
+    first_ms = min(int(parse_ref(ref)[1].split("-")[0]) for ref in refs)
+    reasons = await dead_reasons(redis, set(refs), since=f"{max(first_ms - 60_000, 0)}")
+    return Settled(len(refs), len(refs) - len(reasons), len(reasons), reasons)
 
 
-async def dead_reasons(redis: Redis, ids: set[str], since: str = "-") -> dict[str, str]:
-    """Reasons of the dead-lettered entries among ``ids`` (parked at or after ``since``)."""
-    start = since.split("-")[0] if since != "-" else "-"
+async def _settled(redis: Redis, stream: str, ids: list[str]) -> tuple[bool, int]:
+    """Whether every entry of ``ids`` (ascending) in ``stream`` is delivered and acked, and how
+    many are delivered."""
+    groups = await redis.xinfo_groups(stream)
+    group = next((g for g in groups if text(g["name"]) == keys.CONSUMER_GROUP), None)
+    if group is None:
+        return False, 0
+    last_delivered = _text(group["last-delivered-id"])
+    delivered = stream_id_key(last_delivered) >= stream_id_key(ids[-1])
+    pending = await redis.xpending_range(stream, keys.CONSUMER_GROUP, min=ids[0], max=ids[-1], count=1)
+    return bool(delivered and not pending), _delivered_count(ids, last_delivered)
+
+
+async def dead_reasons(redis: Redis, refs: set[str], since: str = "-") -> dict[str, str]:
+    """Reasons of the dead-lettered entries among ``refs`` (parked at or after ``since``, a
+    stream id or its milliseconds)."""
     reasons = {}
-    for _, fields in stream_entries(await redis.xrange(keys.DEAD_STREAM, min=start, max="+")):
-        source = text(fields[b"source_id"])
-        if source in ids:
-            reasons[source] = text(fields[b"reason"])
+    for _, fields in stream_entries(await redis.xrange(keys.DEAD_STREAM, min=since, max="+")):
+        ref = entry_ref(text(fields.get(b"stream", keys.EVENTS_STREAM.encode())), text(fields[b"source_id"]))
+        if ref in refs:
+            reasons[ref] = text(fields[b"reason"])
     return reasons
 
 

@@ -24,7 +24,10 @@ from projections import keys
 from projections.apply import stream_id_key
 from projections.batch import active_generations, apply_entries
 from projections.scripts import Scripts
+from projections.streams import Streams
 from projections.values import stream_entries, text
+
+from .connect import partitions_of
 
 CHUNK = 2000
 
@@ -39,6 +42,7 @@ class Rebuilt:
 
 
 async def delete_generation(redis: Redis, generation: int) -> int:
+    """Unlink every key of ``generation`` (on a cluster, the scan covers every primary)."""
     deleted = 0
     async for key in redis.scan_iter(match=keys.generation_pattern(generation), count=1000):
         deleted += await redis.unlink(key)
@@ -61,21 +65,23 @@ async def rebuild(
     await redis.hset(keys.GENERATION, mapping={"current": old, "next": new})
 
     replayed = dead = 0
-    start = "-"
-    while True:
-        chunk = await redis.xrange(keys.EVENTS_STREAM, min=start, max="+", count=CHUNK)
-        if not chunk:
-            break
-        entries = stream_entries(chunk)
-        outcome = await apply_entries(scripts, entries, generations=[new])
-        if outcome.failed:
-            raise RuntimeError(f"rebuild stopped: {'; '.join(outcome.errors)} (generation {old} still answers)")
-        replayed += len(entries)
-        dead += len(outcome.dead)
-        if progress:
-            progress(replayed, max(await redis.xlen(keys.EVENTS_STREAM), replayed))
-        last_ms, last_seq = stream_id_key(text(chunk[-1][0]))
-        start = f"{last_ms}-{last_seq + 1}"
+    streams = await partitions_of(redis)
+    for stream in streams.names:  # a band's events are all in one partition, in order
+        start = "-"
+        while True:
+            chunk = await redis.xrange(stream, min=start, max="+", count=CHUNK)
+            if not chunk:
+                break
+            entries = stream_entries(chunk)
+            outcome = await apply_entries(scripts, entries, generations=[new], stream=stream)
+            if outcome.failed:
+                raise RuntimeError(f"rebuild stopped: {'; '.join(outcome.errors)} (generation {old} still answers)")
+            replayed += len(entries)
+            dead += len(outcome.dead)
+            if progress:
+                progress(replayed, max(await log_length(redis, streams), replayed))
+            last_ms, last_seq = stream_id_key(text(chunk[-1][0]))
+            start = f"{last_ms}-{last_seq + 1}"
 
     async with redis.pipeline(transaction=True) as pipe:
         pipe.hset(keys.GENERATION, mapping={"current": new, keys.layout_field(new): keys.LAYOUT})
@@ -86,4 +92,9 @@ async def rebuild(
     return Rebuilt(old, new, replayed, dead, deleted)
 
 
-__all__ = ["Rebuilt", "active_generations", "delete_generation", "rebuild"]
+async def log_length(redis: Redis, streams: Streams) -> int:
+    """Entries in the event log, every partition's."""
+    return sum([await redis.xlen(stream) for stream in streams.names])
+
+
+__all__ = ["Rebuilt", "active_generations", "delete_generation", "log_length", "rebuild"]

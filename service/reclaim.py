@@ -16,6 +16,7 @@ from projections import keys
 from projections.apply import stream_id_key
 from projections.batch import apply_entries
 from projections.scripts import Scripts
+from projections.streams import Streams
 from projections.values import number, stream_entries, text
 
 from .config import Settings
@@ -24,8 +25,9 @@ log = logging.getLogger("setlist-stats.reclaim")
 
 
 class Reclaimer:
-    def __init__(self, scripts: Scripts, settings: Settings) -> None:
+    def __init__(self, scripts: Scripts, settings: Settings, streams: Streams | None = None) -> None:
         self.scripts = scripts
+        self.streams = streams or Streams()
         self.redis = scripts.redis
         self.settings = settings
         self.highlighting = settings.highlighting()
@@ -41,12 +43,18 @@ class Reclaimer:
             await asyncio.sleep(max(self.settings.claim_idle_ms / 2000, 0.05))
 
     async def reclaim_once(self) -> int:
-        """Claim, apply and ack every entry idle past the limit; returns how many."""
+        """Claim, apply and ack every entry idle past the limit, in every partition; returns how many."""
+        total = 0
+        for stream in self.streams.names:
+            total += await self._reclaim(stream)
+        return total
+
+    async def _reclaim(self, stream: str) -> int:
         total = 0
         start = "0-0"
         while True:
             next_start, claimed, *_ = await self.redis.xautoclaim(
-                keys.EVENTS_STREAM,
+                stream,
                 keys.CONSUMER_GROUP,
                 self.settings.consumer,
                 min_idle_time=self.settings.claim_idle_ms,
@@ -55,21 +63,21 @@ class Reclaimer:
             )
             entries = stream_entries(claimed)
             if entries:
-                await self._settle(entries)
+                await self._settle(entries, stream)
                 total += len(entries)
             start = text(next_start)
             if start == "0-0":
                 return total
 
-    async def _settle(self, entries: list[tuple[str, Mapping[bytes, bytes]]]) -> None:
-        outcome = await apply_entries(self.scripts, entries, highlighting=self.highlighting)
+    async def _settle(self, entries: list[tuple[str, Mapping[bytes, bytes]]], stream: str) -> None:
+        outcome = await apply_entries(self.scripts, entries, highlighting=self.highlighting, stream=stream)
         if outcome.done:
-            await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
+            await self.redis.xack(stream, keys.CONSUMER_GROUP, *outcome.done)
         if not outcome.failed:
             return
         failed = set(outcome.failed)
         pending = await self.redis.xpending_range(
-            keys.EVENTS_STREAM,
+            stream,
             keys.CONSUMER_GROUP,
             min=min(failed, key=stream_id_key),
             max="+",
@@ -80,6 +88,6 @@ class Reclaimer:
             if entry_id in failed and deliveries >= self.settings.max_deliveries:
                 fields = dict(entries)[entry_id]
                 reason = f"failed {deliveries} deliveries: {'; '.join(outcome.errors)}"
-                await self.scripts.dead_letter(entry_id, reason, fields.get(b"__data__", b""), deliveries)
-                await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, entry_id)
+                await self.scripts.dead_letter(entry_id, reason, fields.get(b"__data__", b""), deliveries, stream)
+                await self.redis.xack(stream, keys.CONSUMER_GROUP, entry_id)
                 log.error("parked %s in the dead-letter stream: %s", entry_id, reason)

@@ -32,6 +32,7 @@ from projections.contract import ErrorBody, Params, Published, QueryError, Reply
 from projections.events import Event
 from projections.queries import Queries
 from projections.scripts import Scripts
+from projections.streams import Streams, entry_ref
 from projections.values import text
 
 from .channels import Names
@@ -46,13 +47,30 @@ log = logging.getLogger("setlist-stats")
 STOP_TIMEOUT = 10.0
 
 
-async def ensure_group(redis: Redis) -> None:
-    """Create the consumer group at 0 (so events already in the stream are delivered)."""
-    try:
-        await redis.xgroup_create(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, id="0", mkstream=True)
-    except Exception as exc:  # BUSYGROUP: the group exists already
-        if "BUSYGROUP" not in str(exc):
-            raise
+async def ensure_group(redis: Redis, streams: Streams | None = None) -> None:
+    """Create the consumer group of each partition's stream at 0 (so events already in it
+    are delivered)."""
+    for stream in (streams or Streams()).names:
+        try:
+            await redis.xgroup_create(stream, keys.CONSUMER_GROUP, id="0", mkstream=True)
+        except Exception as exc:  # BUSYGROUP: the group exists already
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+async def group_lag(redis: Redis, streams: Streams) -> tuple[int | None, int] | None:
+    """The consumer groups' lag (entries not yet delivered, summed over the partitions; None
+    where Redis does not report it) and pending entries; None when a group is missing."""
+    lag: int | None = 0
+    pending = 0
+    for stream in streams.names:
+        groups = await redis.xinfo_groups(stream)
+        group = next((g for g in groups if text(g["name"]) == keys.CONSUMER_GROUP), None)
+        if group is None:
+            return None
+        lag = None if lag is None or group.get("lag") is None else lag + int(group["lag"])
+        pending += int(group.get("pending") or 0)
+    return lag, pending
 
 
 def refusal(error: QueryError) -> Reply[Any]:
@@ -63,12 +81,15 @@ def refusal(error: QueryError) -> Reply[Any]:
 class Service:
     """The running pieces shared by the handlers: one Redis client, its scripts, the queries."""
 
-    def __init__(self, settings: Settings, url: str, broker: RedisBroker | None = None) -> None:
+    def __init__(
+        self, settings: Settings, url: str, broker: RedisBroker | None = None, streams: Streams | None = None
+    ) -> None:
         self.settings = settings
         self.url = url
+        self.streams = streams or Streams()  # the event log's partitions (projections/streams.py)
         self.broker = broker  # for the announcements of live changes (CHANGED_CHANNEL)
         self.names = Names.of(url, settings.instance)
-        self.tally = Tally()  # what the consumer did, logged every LOG_INTERVAL seconds
+        self.tally = Tally(self.streams)  # what the consumer did, logged every LOG_INTERVAL seconds
         self.redis: Redis | None = None
         self.scripts: Scripts | None = None
         self.queries: Queries | None = None
@@ -85,7 +106,7 @@ class Service:
             self.url, self.settings, max_connections=self.settings.max_connections, health_check_interval=10
         )
         try:
-            await ensure_group(self.redis)
+            await ensure_group(self.redis, self.streams)
             await check_layout(self.redis)
         except BaseException:
             await self.redis.aclose()
@@ -96,11 +117,14 @@ class Service:
         if self.settings.role == "handlers":
             log.info("setlist-stats answering on %s", redacted(self.url))
             return
-        self.reclaimer = Reclaimer(self.scripts, self.settings)
+        self.reclaimer = Reclaimer(self.scripts, self.settings, self.streams)
         self._reclaim_task = asyncio.create_task(self.reclaimer.run())
         self._tasks.add(asyncio.create_task(self.tally.report_every(self.redis, self.settings.log_interval)))
         log.info(
-            "setlist-stats consuming %s on %s as %s", keys.EVENTS_STREAM, redacted(self.url), self.settings.consumer
+            "setlist-stats consuming %s on %s as %s",
+            ", ".join(self.streams.names) if self.streams.count <= 4 else f"{self.streams.count} partitions",
+            redacted(self.url),
+            self.settings.consumer,
         )
 
     async def stop(self) -> None:
@@ -118,7 +142,7 @@ class Service:
         if self.redis:
             await self.redis.aclose()
 
-    async def consume(self, message: BatchMessage) -> None:
+    async def consume(self, message: BatchMessage, stream: str = keys.EVENTS_STREAM) -> None:
         assert self.scripts and self.redis
         raw = message.raw_message
         ids, data = raw["message_ids"], raw["data"]
@@ -133,10 +157,10 @@ class Service:
                 await self.pacing.turn()
             started = time.perf_counter()
             outcome = await apply_entries(
-                self.scripts, entries[start : start + step], generations, chunk, self.highlighting
+                self.scripts, entries[start : start + step], generations, chunk, self.highlighting, stream
             )
             if outcome.done:
-                await self.redis.xack(keys.EVENTS_STREAM, keys.CONSUMER_GROUP, *outcome.done)
+                await self.redis.xack(stream, keys.CONSUMER_GROUP, *outcome.done)
             applied.update(outcome.bands)
             self.tally.add(outcome)
             if outcome.failed:
@@ -165,13 +189,13 @@ class Service:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.set(keys.LIVE, 1, px=self.pacing.live_window_ms)
-                pipe.xadd(keys.EVENTS_STREAM, {DATA_FIELD: data})
+                pipe.xadd(stream := self.streams.of_band(event.band), {DATA_FIELD: data})
                 pipe.hmget(keys.GENERATION, GENERATION_FIELDS)
                 _, added, generations = await pipe.execute()
         except Exception as exc:  # not appended (or not known to be): the caller may retry
             log.exception("write-through failed")
             return refusal(QueryError("internal", f"not appended: {type(exc).__name__}: {exc}"))
-        entry_id = added.decode()
+        entry_id = entry_ref(stream, added.decode())
         try:
             outcome = await apply_entries(
                 self.scripts,
@@ -243,13 +267,13 @@ class Service:
         its lag: entries not yet delivered to it, where Redis reports it, and pending)."""
         assert self.redis
         try:
-            groups = await self.redis.xinfo_groups(keys.EVENTS_STREAM)
+            found = await group_lag(self.redis, self.streams)
         except Exception as exc:
             return {"ready": False, "redis": f"{type(exc).__name__}: {exc}"}, False
-        group = next((g for g in groups if g["name"] in (keys.CONSUMER_GROUP, keys.CONSUMER_GROUP.encode())), None)
-        if group is None:
+        if found is None:
             return {"ready": False, "redis": "ok", "group": f"{keys.CONSUMER_GROUP} is missing"}, False
-        return {"ready": True, "redis": "ok", "lag": group.get("lag"), "pending": group.get("pending")}, True
+        lag, pending = found
+        return {"ready": True, "redis": "ok", "lag": lag, "pending": pending}, True
 
     async def answer(self, question: Params[Any]) -> msgspec.Raw | Reply[Any]:
         """A request's reply: the answer's JSON (``Reply``), or why there is none."""
@@ -264,6 +288,7 @@ class Service:
 class Tally:
     """The consumer's work since its last report: batches, events applied, dead-lettered."""
 
+    streams: Streams = dataclasses.field(default_factory=Streams)
     batches: int = 0
     applied: int = 0
     dead: int = 0
@@ -279,14 +304,13 @@ class Tally:
             await asyncio.sleep(seconds)
             if not (self.batches or self.dead):
                 continue
-            groups = await redis.xinfo_groups(keys.EVENTS_STREAM)
-            lag = next((g.get("lag") for g in groups if text(g["name"]) == keys.CONSUMER_GROUP), None)
+            found = await group_lag(redis, self.streams)
             log.info(
                 "applied %d events in %d batches (%.0f/s), dead-lettered %d; lag %s",
                 self.applied,
                 self.batches,
                 self.applied / seconds,
                 self.dead,
-                lag,
+                found[0] if found else None,
             )
             self.batches = self.applied = self.dead = 0

@@ -61,14 +61,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 async def _rebuild(url: str, grace: float) -> int:
 
-    from projections import keys
-
+    from .connect import partitions_of
     from .progress import Progress
-    from .rebuild import rebuild
+    from .rebuild import log_length, rebuild
 
     redis = redis_client(url)
     try:
-        with Progress("replayed", await redis.xlen(keys.EVENTS_STREAM)) as bar:
+        with Progress("replayed", await log_length(redis, await partitions_of(redis))) as bar:
 
             def advance(done: int, total: int) -> None:
                 bar.total = total

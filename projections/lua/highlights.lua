@@ -3,12 +3,13 @@ kind, see projections/highlights.py), each pushed once; a highlight
 that no longer holds (its play removed, its show removed, an earlier play of the song added)
 is retracted.
 
-KEYS: the band's keys (projections.keys.BAND_KEYS order), then the highlights stream and
-      the band's pushed-highlights hash (projections.keys.HIGHLIGHTS, pushed_key).
+KEYS: the band's keys (projections.keys.BAND_KEYS order), then the band's outbox and its
+      pushed-highlights hash (projections.keys.outbox_key, pushed_key): every key in the band's slot.
 ARGV[1], ARGV[2]: the live window 'YYYY-MM-DD' (first and last day, both included);
-ARGV[3]: a bustout's least gap in shows; ARGV[4]: in days; ARGV[5]: the band's slug;
-ARGV[6]: the stream's approximate length cap.
-Returns: {pushed, retracted}.
+ARGV[3]: a bustout's least gap in shows; ARGV[4]: in days; ARGV[5]: the band's slug.
+Returns: {pushed, retracted, highlights waiting in the outbox}. The service moves what waits in
+the outbox to the highlights stream (projections.batch.flush_outboxes), which lives in a slot
+of its own on a Redis Cluster.
 
 Run after every apply of the band (and only then: a rebuild never runs it), it compares what
 the live plays deserve now with what was pushed (the hash: highlight id -> its JSON), so it
@@ -17,9 +18,9 @@ write-through and the consumer both applying one event, each finds the highlight
 pushes nothing. A play is live when its show is dated in the window; highlights of shows
 that left the window are forgotten (never retracted, never pushed again).
 ]]
-local K_STREAM, K_PUSHED = KEYS[#KEYS - 1], KEYS[#KEYS]
+local K_OUTBOX, K_PUSHED = KEYS[#KEYS - 1], KEYS[#KEYS]
 local first_day, last_day, min_shows, min_days = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local band, cap = ARGV[5], ARGV[6]
+local band = ARGV[5]
 local MILESTONES = {[50] = true, [100] = true, [250] = true, [500] = true, [1000] = true}
 
 -- an id as its events name it (keys.unstored: the stored escape undone)
@@ -88,7 +89,7 @@ for i = 1, #had, 2 do
     local h = cjson.decode(raw)
     local gone = {type = 'HighlightRetracted', id = id, kind = h.kind, band = band, show_id = h.show_id,
                   position = h.position, song_id = h.song_id, date = h.date}
-    redis.call('XADD', K_STREAM, 'MAXLEN', '~', cap, '*', '__data__', cjson.encode(gone))
+    redis.call('RPUSH', K_OUTBOX, cjson.encode(gone))
     redis.call('HDEL', K_PUSHED, id)
     retracted = retracted + 1
   end
@@ -98,8 +99,8 @@ for id in pairs(deserved) do ids[#ids + 1] = id end
 table.sort(ids, function(a, b) return order[a] < order[b] end)  -- in show and position order
 for _, id in ipairs(ids) do
   local raw = cjson.encode(deserved[id])
-  redis.call('XADD', K_STREAM, 'MAXLEN', '~', cap, '*', '__data__', raw)
+  redis.call('RPUSH', K_OUTBOX, raw)
   redis.call('HSET', K_PUSHED, id, raw)
   pushed = pushed + 1
 end
-return {pushed, retracted}
+return {pushed, retracted, redis.call('LLEN', K_OUTBOX)}
