@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from cachetools import LRUCache
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import RedisCluster
 
 from . import keys
 from .answers import answer as answer_of
@@ -54,6 +55,7 @@ class Queries:
     def __init__(self, scripts: Scripts, cache_size: int = 4096) -> None:
         self.scripts = scripts
         self.redis = scripts.redis
+        self._cluster = isinstance(scripts.redis, RedisCluster)  # keys of several bands: no MGET
         # answers with their version, the least recently used let go first
         self._cache: LRUCache[Any, tuple[bytes, str]] = LRUCache(cache_size)
         self._computing: dict[Any, asyncio.Future[bytes]] = {}  # answers being computed
@@ -290,16 +292,28 @@ class Queries:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hget(keys.GENERATION, "current")
             pipe.smembers(keys.BANDS)
-            if seen:
-                pipe.mget([keys.band_key(b, "stamp", asked) for b in seen])
-            current, members, *read = await pipe.execute()
+            self._queue_stamps(pipe, seen, asked)
+            current, members, *stamps = await pipe.execute()
         generation = number(current, keys.FIRST_GENERATION)
         bands = sorted(text(b) for b in members)
         if bands != seen or generation != asked:  # read the stamps of the bands there are now
             self._generation, self._bands = generation, bands
-            read = [await self.redis.mget([keys.band_key(b, "stamp", generation) for b in bands])] if bands else []
-        stamps = read[0] if read else []
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_stamps(pipe, bands, generation)
+                stamps = await pipe.execute()
+        if stamps and not self._cluster:
+            stamps = stamps[0]  # one MGET
         return generation, tuple((band, stamp or b"0") for band, stamp in zip(bands, stamps, strict=True))
+
+    def _queue_stamps(self, pipe: Pipeline, bands: Sequence[str], generation: int) -> None:
+        """Queue reads of ``bands``' stamps: one MGET, or on a cluster (their keys in as many
+        slots as bands) one GET each."""
+        names = [keys.band_key(b, "stamp", generation) for b in bands]
+        if self._cluster:
+            for name in names:
+                pipe.get(name)
+        elif names:
+            pipe.mget(names)
 
     async def bands(self, p: BandsParams, gen: int, stamps: Sequence[tuple[str, bytes]]) -> list[BandRow]:
         """Every band's row (``stamps``: each band with its change stamp): the rows of the bands

@@ -40,7 +40,7 @@ from .channels import (
 )
 from .config import Settings
 from .connect import broker as connect_broker
-from .connect import partitions
+from .connect import channel_broker, partitions
 from .runtime import STOP_TIMEOUT, Service, ensure_group, refusal
 
 log = logging.getLogger("setlist-stats")
@@ -146,9 +146,22 @@ def create_app(settings: Settings | None = None, url: str | None = None, streams
         log_level=logging.DEBUG,
         middlewares=[refused],
     )
-    service = Service(settings, url, broker, streams)
+    # on a cluster, the channels (questions, replies, live changes) on a broker of their own
+    channels = (
+        channel_broker(
+            url,
+            settings,
+            serializer=MsgSpecSerializer(),
+            max_connections=settings.max_connections,
+            logger=_broker_log(),
+            log_level=logging.DEBUG,
+            middlewares=[refused],
+        )
+        or broker
+    )
+    service = Service(settings, url, channels, streams)
     names = service.names
-    app = FastStream(broker, logger=log, specification=SPECIFICATION)
+    app = FastStream(broker, *([channels] if channels is not broker else []), logger=log, specification=SPECIFICATION)
     app.on_startup(service.start)
     app.after_shutdown(service.stop)
 
@@ -158,9 +171,9 @@ def create_app(settings: Settings | None = None, url: str | None = None, streams
 
     if settings.role in ("all", "handlers"):
         for query in QUERIES.values():
-            _register_query(broker, service, query, settings.query_workers)
+            _register_query(channels, service, query, settings.query_workers)
 
-        @broker.subscriber(names.query, max_workers=settings.query_workers, title=names.query)
+        @channels.subscriber(names.query, max_workers=settings.query_workers, title=names.query)
         async def on_any_query(body: Any) -> Any:
             """Any query: ``{"query": NAME, "params": {...}}``; the reply as each query's own."""
             if not isinstance(body, dict) or not isinstance(body.get("query"), str):
@@ -195,7 +208,7 @@ def create_app(settings: Settings | None = None, url: str | None = None, streams
             "subscriber of this stream may read them; GET /live serves them as Server-Sent Events.",
         )
 
-        @broker.subscriber(channel=names.changed)  # a channel: every process hears it
+        @channels.subscriber(channel=names.changed)  # a channel: every process hears it
         async def on_changed(bands: list[str]) -> None:
             for band in bands:
                 service.refresh_soon(band)

@@ -33,11 +33,12 @@ from typing import Any, TypeVar
 import msgspec
 from fast_depends.msgspec import MsgSpecSerializer
 from faststream.message import StreamMessage
-from faststream.redis import RedisBroker, RedisClusterBroker
+from faststream.redis import RedisBroker
 
 from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
 from .channels import EXPIRES_HEADER, Names
+from .connect import ClusterBroker
 
 __all__ = ["QueryError", "StatsClient"]
 
@@ -72,7 +73,10 @@ class StatsClient:
         # a Redis Cluster's node (``cluster``, else REDIS_CLUSTER, as the service's)
         if cluster is None:
             cluster = os.environ.get("REDIS_CLUSTER", "").lower() in ("1", "true", "yes", "on")
-        self.broker = (RedisClusterBroker if cluster else RedisBroker)(
+        # the channels (questions, replies) on a plain broker, on a cluster too (see
+        # connect.channel_broker); the write-through list, a key, through a cluster one there
+        self.lists: RedisBroker | None = ClusterBroker(redis_url, serializer=MsgSpecSerializer()) if cluster else None
+        self.broker = RedisBroker(
             redis_url,
             serializer=MsgSpecSerializer(),
             max_connections=max_connections,
@@ -89,12 +93,16 @@ class StatsClient:
 
     async def __aenter__(self) -> StatsClient:
         await self.broker.start()  # subscribed to the reply channel before any request
+        if self.lists is not None:
+            await self.lists.start()
         return self
 
     async def __aexit__(
         self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
     ) -> None:
         await self.broker.stop()
+        if self.lists is not None:
+            await self.lists.stop()
 
     async def query(self, name: str, **params: Any) -> Any:
         """One query's answer as plain JSON values; ``None`` parameters are left out (their
@@ -148,7 +156,8 @@ class StatsClient:
         self._waiting[correlation_id] = reply
         headers = {EXPIRES_HEADER: f"{time.time() + self.timeout:.3f}"} if expires else None
         try:
-            await self.broker.publish(
+            broker = self.lists if queue is not None and self.lists is not None else self.broker
+            await broker.publish(
                 body, channel, list=queue, reply_to=self.replies, correlation_id=correlation_id, headers=headers
             )
             return await asyncio.wait_for(reply, self.timeout)

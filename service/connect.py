@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import anyio
 import redis
+from faststream._internal.endpoint.subscriber.mixins import ConcurrentMixin
 from faststream.redis import RedisBroker, RedisClusterBroker
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -47,10 +49,42 @@ def redis_client(url: str, settings: Settings | None = None, **options: Any) -> 
     return Redis.from_url(url, retry=retry_policy(settings), **options)
 
 
+class ClusterBroker(RedisClusterBroker):
+    """FastStream's Redis Cluster broker, its channel subscribers with ``max_workers`` started
+    as on one Redis: faststream 0.7.8 starts a cluster channel subscriber without opening the
+    queue its workers read (every message is then lost to a ``ClosedResourceError``)."""
+
+    def _make_channel_subscriber(self, channel: Any, **kwargs: Any) -> Any:
+        sub = super()._make_channel_subscriber(channel, **kwargs)
+        if isinstance(sub, ConcurrentMixin):
+            subscribe = sub.start
+
+            async def start() -> None:
+                if sub.subscription:
+                    return
+                sub.send_stream, sub.receive_stream = anyio.create_memory_object_stream(max_buffer_size=sub.max_workers)
+                await subscribe()
+                sub.start_consume_task()
+
+            sub.start = start  # type: ignore[method-assign]
+        return sub
+
+
 def broker(url: str, settings: Settings | None = None, **options: Any) -> RedisBroker:
     """A FastStream broker on ``url``: Redis, or Redis Cluster with ``REDIS_CLUSTER``."""
     settings = settings or Settings.load()
-    return (RedisClusterBroker if settings.redis_cluster else RedisBroker)(url, **options)
+    return (ClusterBroker if settings.redis_cluster else RedisBroker)(url, **options)
+
+
+def channel_broker(url: str, settings: Settings | None = None, **options: Any) -> RedisBroker | None:
+    """On a Redis Cluster, the broker of the pub/sub channels (questions, replies, live
+    changes): a plain one, on the node ``url`` names. A Redis Cluster carries every PUBLISH
+    to every node, so each process may subscribe and publish on a node of its own; plain
+    pub/sub on redis-py's connection is what FastStream serves best (its cluster broker reads
+    channels through one thread: 20 questions at once timed out there). None on one Redis:
+    the one broker carries channels too."""
+    settings = settings or Settings.load()
+    return RedisBroker(url, **options) if settings.redis_cluster else None
 
 
 def partitions(url: str, settings: Settings | None = None) -> Streams:

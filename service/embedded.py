@@ -152,6 +152,16 @@ def redis_url_or_embedded(persistent: bool) -> Iterator[str]:
                 _embedded_url_file().unlink(missing_ok=True)
 
 
+def cluster_port() -> int:
+    """A free port for a cluster node: at most 55535, its cluster bus port (10000 higher) free too."""
+    while True:
+        port = free_port()
+        if port <= 55535:
+            with socket.socket() as s, contextlib.suppress(OSError):
+                s.bind(("127.0.0.1", port + 10000))
+                return port
+
+
 class LocalCluster:
     """A Redis Cluster of ``primaries`` local ``redis-server --cluster-enabled yes`` processes
     (no replicas; AOF on), each on a free port with a directory of its own under
@@ -162,7 +172,9 @@ class LocalCluster:
 
     def __init__(self, directory: str | Path, primaries: int = 3) -> None:
         extra = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
-        self.nodes = [RedisServer(Path(directory) / f"node{i}", extra_args=extra) for i in range(primaries)]
+        self.nodes = [
+            RedisServer(Path(directory) / f"node{i}", port=cluster_port(), extra_args=extra) for i in range(primaries)
+        ]
 
     @property
     def url(self) -> str:
@@ -172,7 +184,8 @@ class LocalCluster:
         import redis
 
         for node in self.nodes:
-            node.start()
+            if node.process is None or node.process.poll() is not None:  # not running
+                node.start()
         clients = [redis.Redis(port=node.port) for node in self.nodes]
         try:
             if clients[0].cluster("info").get("cluster_state") != "ok":  # a new cluster: join it

@@ -195,22 +195,24 @@ class Service:
         except Exception as exc:  # not appended (or not known to be): the caller may retry
             log.exception("write-through failed")
             return refusal(QueryError("internal", f"not appended: {type(exc).__name__}: {exc}"))
-        entry_id = entry_ref(stream, added.decode())
+        entry_id = added.decode()
+        ref = entry_ref(stream, entry_id)  # what the reply names: the id, with its partition's stream
         try:
             outcome = await apply_entries(
                 self.scripts,
                 [(entry_id, {DATA_FIELD: data})],
                 generations=generations_of(generations),
                 highlighting=self.highlighting,
+                stream=stream,
             )
         except Exception as exc:  # in the stream all the same: the consumer applies it
-            return Reply(ok=True, result=Published(id=entry_id, applied=False, error=f"{type(exc).__name__}: {exc}"))
+            return Reply(ok=True, result=Published(id=ref, applied=False, error=f"{type(exc).__name__}: {exc}"))
         if outcome.applied:
             self.queries.changed(event.band)  # the question that follows skips a round trip
             self.announce([event.band])
         # a failure: in the stream all the same, the consumer applies it (or retries)
         error = "; ".join(outcome.errors) if outcome.failed else None
-        return Reply(ok=True, result=Published(id=entry_id, applied=bool(outcome.applied), error=error))
+        return Reply(ok=True, result=Published(id=ref, applied=bool(outcome.applied), error=error))
 
     def announce(self, bands: list[str]) -> None:
         """Tell every process that answers questions (this one too, if it does) that live
