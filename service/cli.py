@@ -1,4 +1,4 @@
-"""The ``setlist-stats`` command: serve, ingest, query, dlq, rebuild, demo.
+"""The ``setlist-stats`` command: serve, ingest, query, dlq, rebuild, repartition, demo.
 
 Every command uses ``REDIS_URL``; without it, ``serve`` and ``demo`` start an embedded
 redis-server and ``ingest``/``query`` find the one a running ``serve`` started.
@@ -316,6 +316,22 @@ def parser() -> argparse.ArgumentParser:
         help="seconds to wait after the switch before deleting the old generation (default 5)",
     )
     s.set_defaults(func=upkeep.cmd_rebuild)
+
+    s = sub.add_parser(
+        "repartition",
+        help="move the event log into N partitions (every serve stopped first), then rebuild from them",
+        description="Append each partition's entries, in order, to their band's partition among N, record N, "
+        "rebuild the projections from the new streams and delete the old ones (docs/cluster.md). Stop every "
+        "`setlist-stats serve` first; start them again with STREAM_PARTITIONS=N or unset.",
+    )
+    s.add_argument("count", type=int, metavar="N", help="partitions, from 1 to 1024")
+    s.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds to wait after the switch before deleting the old generation (default 5)",
+    )
+    s.set_defaults(func=upkeep.cmd_repartition)
 
     s = sub.add_parser("docs", help="write the AsyncAPI document, or the table of queries or of settings (Markdown)")
     s.add_argument(

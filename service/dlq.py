@@ -11,6 +11,9 @@ from projections import keys
 from projections.streams import entry_ref
 from projections.values import stream_entries, text
 
+from .connect import partitions_of
+from .ingest import partition_of
+
 
 async def list_dead(redis: Redis, count: int = 100, start: str = "-") -> list[dict[str, Any]]:
     """Parked entries, oldest first: their dead-letter id, source entry, reason, deliveries, raw payload."""
@@ -40,8 +43,11 @@ async def replay(redis: Redis, ids: list[str] | None = None) -> list[str]:
         if missing:
             raise KeyError(f"not in the dead-letter stream: {', '.join(sorted(missing))}")
     new_ids = []
+    streams = await partitions_of(redis)
     for entry_id, fields in chosen:
         stream = _stream(fields)
+        if stream not in streams.names:  # parked before a repartition: to its band's partition now
+            stream = partition_of(streams, fields[b"raw"])
         added = await redis.xadd(stream, {"__data__": fields[b"raw"]})  # back where it came from
         async with redis.pipeline(transaction=False) as pipe:
             pipe.xdel(keys.DEAD_STREAM, entry_id)

@@ -42,7 +42,7 @@ class _Band(msgspec.Struct):
 _band_of = msgspec.json.Decoder(_Band).decode
 
 
-def _partition(streams: Streams, line: bytes | str) -> str:
+def partition_of(streams: Streams, line: bytes | str) -> str:
     """The stream a line goes to: its band's (partition 0 for a line that is not an event's
     JSON: the consumer dead-letters it there)."""
     if streams.count == 1:
@@ -67,7 +67,7 @@ async def publish(
     chunk: list[bytes | str] = []
 
     async def flush() -> None:
-        targets = [_partition(streams, line) for line in chunk]
+        targets = [partition_of(streams, line) for line in chunk]
         async with redis.pipeline(transaction=False) as pipe:
             for stream, line in zip(targets, chunk, strict=True):
                 pipe.xadd(stream, {"__data__": line})

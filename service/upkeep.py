@@ -98,3 +98,48 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+
+
+async def _repartition(url: str, count: int, grace: float) -> int:
+    from .connect import partitions_of
+    from .progress import Progress
+    from .rebuild import log_length
+    from .repartition import repartition
+
+    redis = redis_client(url)
+    try:
+        with Progress("copied", await log_length(redis, await partitions_of(redis))) as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
+            result = await repartition(redis, count, grace=grace, progress=advance)
+    finally:
+        await redis.aclose()
+    rebuilt = result.rebuilt
+    print(
+        json.dumps(
+            {
+                "old_partitions": result.old,
+                "new_partitions": result.new,
+                "copied": result.copied,
+                "new_generation": rebuilt.new if rebuilt else None,
+                "replayed": rebuilt.replayed if rebuilt else 0,
+            }
+        )
+    )
+    return 0
+
+
+def cmd_repartition(args: argparse.Namespace) -> int:
+    from .embedded import resolve_url
+
+    if not 1 <= args.count <= 1024:
+        print(f"error: N must be from 1 to 1024, got {args.count}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_repartition(resolve_url(), args.count, args.grace))
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
