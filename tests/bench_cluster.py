@@ -207,7 +207,7 @@ async def run(plays: int, bands: int, requests: int) -> dict[str, Any]:
                 "streams_bytes": stream_bytes,
                 "bytes_per_play": round((total - stream_bytes) / sum(sizes), 1),
             }
-            print("queries: Phish on the cluster beside the 50,000 bands, and the largest band", file=sys.stderr)
+            print(f"queries: Phish on the cluster beside the {bands:,} bands, and the largest band", file=sys.stderr)
             serving = Consumer(cluster.url)
             await ready(cluster.url)
             await wait_settled(redis, await publish(redis, lines(phish)), timeout=600)
