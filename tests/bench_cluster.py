@@ -42,6 +42,7 @@ from redis.asyncio import Redis
 
 from projections.streams import Streams
 from service.cli import freeze_heap
+from service.client import StatsClient
 from service.config import Settings
 from service.connect import partitions_of, redis_client
 from service.embedded import LocalCluster, RedisServer
@@ -110,6 +111,20 @@ async def used(redis: Any) -> int:
     for node in redis.get_primaries():
         total += int((await redis.info("memory", target_nodes=node))["used_memory"])
     return total
+
+
+async def answering(url: str, band: str) -> None:
+    """Wait until the query handlers answer a question about ``band`` (``bench_common.ready``
+    asks ``bands``, whose answer over 50,000 bands is megabytes)."""
+    async with StatsClient(url, timeout=5) as client:
+        for _ in range(60):
+            try:
+                await client.stats(band)
+                await asyncio.sleep(Settings.load().pace_served_window)
+                return
+            except TimeoutError:
+                continue
+    raise RuntimeError("the service did not start")
 
 
 async def drained(redis: Redis, streams: Streams, timeout: float = 7200) -> None:
@@ -197,8 +212,10 @@ async def run(plays: int, bands: int, requests: int) -> dict[str, Any]:
             half = bands // 2
             print(f"ingest: {half} bands, one consumer process", file=sys.stderr)
             results["ingest_1"] = await ingest(cluster.url, redis, sizes, 0, half, 1)
+            save(results)
             print(f"ingest: {bands - half} bands, three consumer processes", file=sys.stderr)
             results["ingest_3"] = await ingest(cluster.url, redis, sizes, half, bands, 3)
+            save(results)
             streams = await partitions_of(redis)
             stream_bytes = sum([int(await redis.memory_usage(s) or 0) for s in streams.names])
             total = await used(redis) - base
@@ -209,7 +226,7 @@ async def run(plays: int, bands: int, requests: int) -> dict[str, Any]:
             }
             print(f"queries: Phish on the cluster beside the {bands:,} bands, and the largest band", file=sys.stderr)
             serving = Consumer(cluster.url)
-            await ready(cluster.url)
+            await answering(cluster.url, "band-00000")
             await wait_settled(redis, await publish(redis, lines(phish)), timeout=600)
             largest = max(range(bands), key=lambda b: sizes[b])
             largest_band = f"band-{largest:05d}"
@@ -235,6 +252,15 @@ async def run(plays: int, bands: int, requests: int) -> dict[str, Any]:
     return results
 
 
+def save(results: dict[str, Any]) -> Path:
+    """The results so far, in bench-results/cluster-<time>.json."""
+    out_dir = ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"cluster-{results['started'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200,000 plays over 1,000 bands")
@@ -244,10 +270,7 @@ def main() -> None:
     plays = args.plays or (200_000 if args.quick else 10_000_000)
     bands = args.bands or (1_000 if args.quick else 50_000)
     results = asyncio.run(run(plays, bands, 100 if args.quick else 300))
-    out_dir = ROOT / "bench-results"
-    out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"cluster-{results['started'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
+    path = save(results)
     print(json.dumps(results, indent=2))
     print(f"results: {path}", file=sys.stderr)
 
