@@ -38,7 +38,7 @@ from faststream.redis import RedisBroker
 from projections.contract import QUERIES, Params, Query, QueryError, Reply
 
 from .channels import EXPIRES_HEADER, Names
-from .connect import ClusterBroker
+from .connect import ClusterBroker, pubsub_url
 
 __all__ = ["QueryError", "StatsClient"]
 
@@ -77,7 +77,7 @@ class StatsClient:
         # connect.channel_broker); the write-through list, a key, through a cluster one there
         self.lists: RedisBroker | None = ClusterBroker(redis_url, serializer=MsgSpecSerializer()) if cluster else None
         self.broker = RedisBroker(
-            redis_url,
+            pubsub_url(redis_url, self.names.prefix) if cluster else redis_url,
             serializer=MsgSpecSerializer(),
             max_connections=max_connections,
             logger=logging.getLogger("setlist-stats.client"),

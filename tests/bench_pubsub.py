@@ -4,8 +4,9 @@ kept on the node of the channel's slot), on a local cluster of three primaries.
 
 A responder answers every request at once; a requester sends ``requests`` of them, one at a
 time and 16 at once, and times each round trip. Plain: requester and responder each on a node
-of its own (as two processes of the service would be); sharded: both through redis-py's
-cluster pub/sub, the request and reply channels in slots of two different nodes.
+of its own (as two processes of the service pointed at different nodes would be), or both on
+one node; sharded: both through redis-py's cluster pub/sub, the request and reply channels in
+slots of two different nodes.
 
     .venv/bin/python tests/bench_pubsub.py [--requests N]
 """
@@ -58,22 +59,28 @@ async def measure(
     return figures(times)
 
 
-async def plain(cluster: LocalCluster, n: int) -> dict[str, Any]:
-    a, b = (Redis(port=node.port) for node in cluster.nodes[:2])
+async def plain(cluster: LocalCluster, n: int, same_node: bool = False) -> dict[str, Any]:
+    """Requester and responder on two nodes (the cluster bus carries each message between
+    them), or both on one (``same_node``)."""
+    a, b = (Redis(port=node.port) for node in (cluster.nodes[:1] * 2 if same_node else cluster.nodes[:2]))
     responder, requester = a.pubsub(), b.pubsub()
     await responder.subscribe("bench.req")
     await requester.subscribe("bench.rep")
     replies: dict[bytes, asyncio.Future[None]] = {}
 
     async def respond() -> None:
-        async for message in responder.listen():
-            if message["type"] == "message":
+        while True:
+            message = await responder.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message and message["type"] == "message":
                 await a.publish("bench.rep", message["data"])
 
     async def receive() -> None:
-        async for message in requester.listen():
-            if message["type"] == "message" and (future := replies.get(message["data"])) and not future.done():
-                future.set_result(None)
+        while True:
+            message = await requester.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message and message["type"] == "message":
+                future = replies.get(message["data"])
+                if future and not future.done():
+                    future.set_result(None)
 
     tasks = [asyncio.create_task(respond()), asyncio.create_task(receive())]
     await asyncio.sleep(0.2)
@@ -137,7 +144,8 @@ async def run(n: int) -> dict[str, Any]:
         try:
             out = {}
             for _ in range(2):  # in turn, twice: the machine's drift weighs on both alike
-                out.setdefault("plain", []).append(await plain(cluster, n))
+                out.setdefault("plain_two_nodes", []).append(await plain(cluster, n))
+                out.setdefault("plain_one_node", []).append(await plain(cluster, n, same_node=True))
                 out.setdefault("sharded", []).append(await sharded(cluster, n))
             return out
         finally:

@@ -113,10 +113,13 @@ async def test_histories_shuffled_and_duplicated_on_a_cluster(cluster: LocalClus
 
 
 async def test_request_reply_and_write_through_on_a_cluster(cluster: LocalCluster, credis: Redis) -> None:
+    """Questions and write-throughs over request/reply, from a client whose REDIS_URL names
+    another node than the service's: both meet on the deployment's pub/sub node."""
     events = [show("s1", "2024-01-01"), perf("s1", 1, "a"), perf("s1", 2, "b")]
+    other_node = f"redis://127.0.0.1:{cluster.nodes[2].port}"  # the client names another node than serve
     async with (
         running(cluster_settings(), cluster.url),
-        StatsClient(cluster.url, timeout=10, cluster=True) as client,
+        StatsClient(other_node, timeout=10, cluster=True) as client,
     ):
         for event in events:
             reply = await client.publish(event)
