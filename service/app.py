@@ -137,28 +137,16 @@ def create_app(settings: Settings | None = None, url: str | None = None, streams
     streams = streams or partitions(url, settings)
     refused = ExceptionMiddleware()
     refused.add_handler(QueryError, publish=True)(refusal)  # a request refused by its decoder
-    broker = connect_broker(
-        url,
-        settings,
-        serializer=MsgSpecSerializer(),
-        max_connections=settings.max_connections,
-        logger=_broker_log(),
-        log_level=logging.DEBUG,
-        middlewares=[refused],
-    )
+    options: dict[str, Any] = {
+        "serializer": MsgSpecSerializer(),
+        "max_connections": settings.max_connections,
+        "logger": _broker_log(),
+        "log_level": logging.DEBUG,
+        "middlewares": [refused],
+    }
+    broker = connect_broker(url, settings, **options)
     # on a cluster, the channels (questions, replies, live changes) on a broker of their own
-    channels = (
-        channel_broker(
-            url,
-            settings,
-            serializer=MsgSpecSerializer(),
-            max_connections=settings.max_connections,
-            logger=_broker_log(),
-            log_level=logging.DEBUG,
-            middlewares=[refused],
-        )
-        or broker
-    )
+    channels = channel_broker(url, settings, **options) or broker
     service = Service(settings, url, channels, streams)
     names = service.names
     app = FastStream(broker, *([channels] if channels is not broker else []), logger=log, specification=SPECIFICATION)

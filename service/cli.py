@@ -309,12 +309,7 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=upkeep.cmd_dlq)
 
     s = sub.add_parser("rebuild", help="replay the whole log into a new generation of projections, then switch")
-    s.add_argument(
-        "--grace",
-        type=float,
-        default=5.0,
-        help="seconds to wait after the switch before deleting the old generation (default 5)",
-    )
+    _grace(s)
     s.set_defaults(func=upkeep.cmd_rebuild)
 
     s = sub.add_parser(
@@ -325,12 +320,7 @@ def parser() -> argparse.ArgumentParser:
         "`setlist-stats serve` first; start them again with STREAM_PARTITIONS=N or unset.",
     )
     s.add_argument("count", type=int, metavar="N", help="partitions, from 1 to 1024")
-    s.add_argument(
-        "--grace",
-        type=float,
-        default=5.0,
-        help="seconds to wait after the switch before deleting the old generation (default 5)",
-    )
+    _grace(s)
     s.set_defaults(func=upkeep.cmd_repartition)
 
     s = sub.add_parser("docs", help="write the AsyncAPI document, or the table of queries or of settings (Markdown)")
@@ -355,6 +345,16 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(func=cmd_demo)
     return p
+
+
+def _grace(s: argparse.ArgumentParser) -> None:
+    """``--grace`` of the commands that switch to a rebuilt generation."""
+    s.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds to wait after the switch before deleting the old generation (default 5)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
