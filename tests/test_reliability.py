@@ -18,6 +18,7 @@ from projections import keys
 from projections.batch import apply_entries
 from projections.queries import Queries
 from projections.scripts import Scripts
+from projections.streams import Streams, parse_ref
 from service import app as app_module
 from service import runtime
 from service.app import ensure_group, running
@@ -42,8 +43,10 @@ async def check(queries: Queries, events: list[dict[str, Any]], band: str = "ban
     await compare_details(queries, ref, band, AS_OF)
 
 
-async def pending(redis: Redis) -> int:
-    return int((await redis.xpending(keys.EVENTS_STREAM, keys.CONSUMER_GROUP))["pending"])
+async def pending(redis: Redis, streams: Streams | None = None) -> int:
+    """Entries pending in the consumer groups, every partition's."""
+    names = (streams or Streams()).names
+    return sum([int((await redis.xpending(s, keys.CONSUMER_GROUP))["pending"]) for s in names])
 
 
 POISON: list[tuple[bytes | str, str]] = [
@@ -75,9 +78,15 @@ async def test_poison_is_parked_with_its_reason_and_the_stream_flows_on(redis: R
     await check(service, good + late)
 
 
-async def test_a_failing_apply_is_retried_then_parked_then_replayed(redis: Redis, redis_url: str) -> None:
+@pytest.mark.parametrize("partitions", [1, 4])
+async def test_a_failing_apply_is_retried_then_parked_then_replayed(
+    redis: Redis, redis_url: str, partitions: int
+) -> None:
+    """In one stream or in partitions: reclaimed, retried, parked after MAX_DELIVERIES, and
+    once fixed, replayed into the partition it came from and applied."""
     await redis.set(keys.band_key("broken", "shows"), "not a hash")  # every apply for this band fails
-    settings = settings_for_tests(claim_idle_ms=200, max_deliveries=3)
+    settings = settings_for_tests(claim_idle_ms=200, max_deliveries=3, stream_partitions=partitions)
+    streams = Streams(partitions)
     broken, fine = history("broken", 2), history("fine", 3)
     async with running(settings, redis_url):
         queries = Queries(Scripts(redis))
@@ -87,10 +96,12 @@ async def test_a_failing_apply_is_retried_then_parked_then_replayed(redis: Redis
         dead = await list_dead(redis)
         assert {d["deliveries"] for d in dead} == {3}
         assert all("WRONGTYPE" in d["reason"] and "failed 3 deliveries" in d["reason"] for d in dead)
-        assert await pending(redis) == 0
+        assert {d["stream"] for d in dead} == {streams.of_band("broken")}
+        assert await pending(redis, streams) == 0
 
         await redis.delete(keys.band_key("broken", "shows"))  # the fix
         new_ids = await replay(redis)
+        assert {parse_ref(ref)[0] for ref in new_ids} == {streams.of_band("broken")}
         settled = await wait_settled(redis, new_ids, timeout=60)
         assert (settled.applied, settled.dead) == (len(broken), 0)
         assert await list_dead(redis) == []
