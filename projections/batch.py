@@ -179,32 +179,28 @@ async def apply_entries(
             for band, result in zip(batches, results[len(calls) :], strict=True)
             if not isinstance(result, Exception) and int(result[2])
         ]
-        await flush_outboxes(scripts.redis, waiting, highlighting.kept)
+        await flush_outboxes(scripts.redis, waiting, highlighting.kept, highlighting.flush_lock_ms)
     return outcome
 
 
-#: Milliseconds a flush of a band's outbox holds its lock at most (a crashed holder's lapses).
-FLUSH_LOCK_MS = 5000
-
-
-async def flush_outboxes(redis: Redis, bands: Sequence[str], kept: int) -> int:
+async def flush_outboxes(redis: Redis, bands: Sequence[str], kept: int, lock_ms: int = 5000) -> int:
     """Move the highlights waiting in ``bands``' outboxes (``keys.outbox_key``) to the
     highlights stream, oldest first, trimmed to about ``kept``; returns how many.
 
     One process at a time flushes a band's outbox (a lock in the band's slot); one that finds
     it taken leaves the flush to the holder, who looks again after letting go. Each highlight
     is appended, then taken out of the outbox: only a crash in between (or a holder stalled
-    past ``FLUSH_LOCK_MS``) appends one twice, never one lost."""
+    past ``lock_ms``, when its lock lapses) appends one twice, never one lost."""
     moved = 0
     for band in bands:
-        moved += await _flush(redis, band, kept)
+        moved += await _flush(redis, band, kept, lock_ms)
     return moved
 
 
-async def _flush(redis: Redis, band: str, kept: int) -> int:
+async def _flush(redis: Redis, band: str, kept: int, lock_ms: int) -> int:
     outbox, lock = keys.outbox_key(band), keys.outbox_key(band) + ":lock"
     moved = 0
-    while await redis.set(lock, 1, nx=True, px=FLUSH_LOCK_MS):
+    while await redis.set(lock, 1, nx=True, px=lock_ms):
         try:
             items = await redis.lrange(outbox, 0, -1)
             if items:

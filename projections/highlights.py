@@ -70,6 +70,9 @@ class Highlighting:
     per_band: dict[str, int] = field(default_factory=dict)  # band -> its bustout_shows
     #: the stream's approximate length cap: a reader more than this far behind starts later
     kept: int = 100_000
+    #: milliseconds one process may hold a band's outbox while it moves it to the stream
+    #: (``batch.flush_outboxes``): a crashed holder's lock lapses after that
+    flush_lock_ms: int = 5000
     today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date()
 
     def args(self, band: str) -> list[str | int]:

@@ -184,6 +184,12 @@ class Settings(BaseSettings):
     highlights_kept: int = Field(
         100_000, ge=1, description="highlights kept in their stream (`ss:highlights`), the oldest trimmed first"
     )
+    highlights_flush_lock_ms: int = Field(
+        5000,
+        ge=100,
+        description="milliseconds one process may hold a band's outbox while it moves its highlights to the "
+        "stream (a crashed holder's hold lapses after that)",
+    )
     live_backlog: int = Field(
         1000,
         ge=1,
@@ -270,6 +276,7 @@ class Settings(BaseSettings):
             bustout_days=self.bustout_days,
             per_band=dict(self.bustout_shows_by_band),
             kept=self.highlights_kept,
+            flush_lock_ms=self.highlights_flush_lock_ms,
             **({"today": lambda: fixed} if fixed else {}),
         )
 

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +20,7 @@ from conftest import shared_data
 from factory import perf, show
 from redis.asyncio import Redis
 from reference import Reference
+from test_processes import Consumers
 
 from projections import keys
 from projections.queries import Queries
@@ -131,40 +128,9 @@ async def test_request_reply_and_write_through_on_a_cluster(cluster: LocalCluste
     await assert_every_query(credis, events)
 
 
-class Serving:
-    """``setlist-stats serve`` processes on the cluster."""
-
-    def __init__(self, url: str) -> None:
-        self.env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        self.env.update(
-            REDIS_URL=url,
-            REDIS_CLUSTER="true",
-            STREAM_PARTITIONS=str(PARTITIONS),
-            CLAIM_IDLE_MS="1000",
-            BATCH_SIZE="200",
-            LOG_LEVEL="WARNING",
-        )
-        self.live: list[subprocess.Popen[bytes]] = []
-        self.started = 0
-
-    def start(self) -> None:
-        self.started += 1
-        env = {**self.env, "CONSUMER_NAME": f"consumer-{self.started}"}
-        command = [sys.executable, "-m", "service.cli", "serve"]
-        out = subprocess.DEVNULL
-        self.live.append(subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=out, env=env))
-
-    def kill_one(self) -> None:
-        process = self.live.pop(0)
-        process.send_signal(signal.SIGKILL)
-        process.wait(10)
-
-    def stop_all(self) -> None:
-        for process in self.live:
-            process.terminate()
-        for process in self.live:
-            process.wait(30)
-        self.live.clear()
+def serving(url: str) -> Consumers:
+    """``setlist-stats serve`` processes on the cluster (test_processes' ``Consumers``)."""
+    return Consumers(url, REDIS_CLUSTER="true", STREAM_PARTITIONS=str(PARTITIONS))
 
 
 async def pending(redis: Redis, streams: Streams) -> int:
@@ -174,21 +140,21 @@ async def pending(redis: Redis, streams: Streams) -> int:
 async def test_consumers_killed_on_a_cluster_lose_nothing(cluster: LocalCluster, credis: Redis) -> None:
     events = histories()
     rng = random.Random(9)
-    serving = Serving(cluster.url)
+    group = serving(cluster.url)
     try:
-        serving.start()
-        serving.start()
+        group.start()
+        group.start()
         publishing = asyncio.create_task(publish(credis, [json.dumps(e) for e in events], streams=Streams(PARTITIONS)))
         held = 0
         for _ in range(3):  # kill a running consumer at a random point, start another
             await asyncio.sleep(rng.uniform(0.5, 1.5))
             held = max(held, await pending(credis, Streams(PARTITIONS)))
-            serving.kill_one()
-            serving.start()
+            group.kill(group.live[0])
+            group.start()
         refs = await publishing
         settled = await wait_settled(credis, refs, timeout=600)
     finally:
-        serving.stop_all()
+        group.stop_all()
     assert (settled.applied, settled.dead) == (len(events), 0), settled.reasons
     assert held > 0, "no consumer held entries when killed: the reclaim path was not exercised"
     assert await pending(credis, Streams(PARTITIONS)) == 0
@@ -198,9 +164,9 @@ async def test_consumers_killed_on_a_cluster_lose_nothing(cluster: LocalCluster,
 async def test_a_primary_restarted_mid_ingest_loses_nothing(cluster: LocalCluster, credis: Redis) -> None:
     events = histories()
     lines = [json.dumps(e) for e in events]
-    serving = Serving(cluster.url)
+    group = serving(cluster.url)
     try:
-        serving.start()
+        group.start()
         refs = await publish(credis, lines[: len(lines) // 2], streams=Streams(PARTITIONS))
         await asyncio.sleep(0.5)
         lag = await group_lag(credis, Streams(PARTITIONS))
@@ -209,6 +175,6 @@ async def test_a_primary_restarted_mid_ingest_loses_nothing(cluster: LocalCluste
         refs += await publish(credis, lines[len(lines) // 2 :], streams=Streams(PARTITIONS))
         settled = await wait_settled(credis, refs, timeout=600)
     finally:
-        serving.stop_all()
+        group.stop_all()
     assert (settled.applied, settled.dead) == (len(events), 0), settled.reasons
     await assert_every_query(credis, events)
