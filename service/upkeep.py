@@ -7,8 +7,14 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.asyncio import Redis
 
 from .connect import redis_client
+
+T = TypeVar("T")
 
 
 async def _dlq(url: str, action: str, ids: list[str], limit: int, timeout: float) -> int:
@@ -59,23 +65,29 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return asyncio.run(_dlq(resolve_url(), args.action, args.ids, args.limit, args.timeout))
 
 
-async def _rebuild(url: str, grace: float) -> int:
-
+async def _over_the_log(url: str, label: str, work: Callable[[Redis, Callable[[int, int], None]], Awaitable[T]]) -> T:
+    """``work(redis, progress)`` with a progress bar over the event log (every partition)."""
     from .connect import partitions_of
     from .progress import Progress
-    from .rebuild import log_length, rebuild
+    from .rebuild import log_length
 
     redis = redis_client(url)
     try:
-        with Progress("replayed", await log_length(redis, await partitions_of(redis))) as bar:
+        with Progress(label, await log_length(redis, await partitions_of(redis))) as bar:
 
             def advance(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done)
 
-            result = await rebuild(redis, grace=grace, progress=advance)
+            return await work(redis, advance)
     finally:
         await redis.aclose()
+
+
+async def _rebuild(url: str, grace: float) -> int:
+    from .rebuild import rebuild
+
+    result = await _over_the_log(url, "replayed", lambda redis, advance: rebuild(redis, grace=grace, progress=advance))
     print(
         json.dumps(
             {
@@ -101,22 +113,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 async def _repartition(url: str, count: int, grace: float) -> int:
-    from .connect import partitions_of
-    from .progress import Progress
-    from .rebuild import log_length
     from .repartition import repartition
 
-    redis = redis_client(url)
-    try:
-        with Progress("copied", await log_length(redis, await partitions_of(redis))) as bar:
-
-            def advance(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done)
-
-            result = await repartition(redis, count, grace=grace, progress=advance)
-    finally:
-        await redis.aclose()
+    result = await _over_the_log(
+        url, "copied", lambda redis, advance: repartition(redis, count, grace=grace, progress=advance)
+    )
     rebuilt = result.rebuilt
     print(
         json.dumps(

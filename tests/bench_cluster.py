@@ -37,7 +37,7 @@ os.environ["REDIS_CLUSTER"] = "true"  # every client and serve of this run speak
 os.environ["STREAM_PARTITIONS"] = "16"
 
 import datasets
-from bench_common import QUERIES, ROOT, Consumer, latencies_in_turn, lines, ready
+from bench_common import QUERIES, Consumer, latencies_in_turn, lines, ready, save
 from redis.asyncio import Redis
 
 from projections.streams import Streams
@@ -212,10 +212,10 @@ async def run(plays: int, bands: int, requests: int) -> dict[str, Any]:
             half = bands // 2
             print(f"ingest: {half} bands, one consumer process", file=sys.stderr)
             results["ingest_1"] = await ingest(cluster.url, redis, sizes, 0, half, 1)
-            save(results)
+            save(results, "cluster-")
             print(f"ingest: {bands - half} bands, three consumer processes", file=sys.stderr)
             results["ingest_3"] = await ingest(cluster.url, redis, sizes, half, bands, 3)
-            save(results)
+            save(results, "cluster-")
             streams = await partitions_of(redis)
             stream_bytes = sum([int(await redis.memory_usage(s) or 0) for s in streams.names])
             total = await used(redis) - base
@@ -252,15 +252,6 @@ async def run(plays: int, bands: int, requests: int) -> dict[str, Any]:
     return results
 
 
-def save(results: dict[str, Any]) -> Path:
-    """The results so far, in bench-results/cluster-<time>.json."""
-    out_dir = ROOT / "bench-results"
-    out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"cluster-{results['started'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200,000 plays over 1,000 bands")
@@ -270,7 +261,7 @@ def main() -> None:
     plays = args.plays or (200_000 if args.quick else 10_000_000)
     bands = args.bands or (1_000 if args.quick else 50_000)
     results = asyncio.run(run(plays, bands, 100 if args.quick else 300))
-    path = save(results)
+    path = save(results, "cluster-")
     print(json.dumps(results, indent=2))
     print(f"results: {path}", file=sys.stderr)
 

@@ -174,3 +174,12 @@ def versions() -> dict[str, str]:
     for package in ("faststream", "redis", "msgspec"):
         out[package] = metadata.version(package)
     return out
+
+
+def save(results: dict[str, Any], prefix: str = "") -> Path:
+    """A run's results in bench-results/<prefix><time>.json."""
+    out_dir = ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"{prefix}{results['started'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2))
+    return path

@@ -28,7 +28,7 @@ from typing import Any
 
 import bench_http
 import datasets
-from bench_common import PACED_BACKFILL, ROOT, drained, lines, ready
+from bench_common import PACED_BACKFILL, ROOT, drained, lines, ready, save
 from bench_visibility import asked_during_a_backfill, live_songs, live_visibility
 from redis.asyncio import Redis
 
@@ -124,10 +124,7 @@ def main() -> None:
         variants[name] = dict(pair.split("=", 1) for pair in pairs.split(",") if pair)
     after = subprocess.run(["git", "rev-parse", "--short", args.after], cwd=ROOT, capture_output=True, text=True)
     results = asyncio.run(run(args.before, after.stdout.strip() or args.after, variants, args.rounds))
-    out_dir = ROOT / "bench-results"
-    out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"pacing-{results['started'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
+    path = save(results, "pacing-")
     print(json.dumps(results["medians"], indent=2))
     print(f"results: {path}", file=sys.stderr)
 

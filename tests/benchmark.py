@@ -45,6 +45,7 @@ from bench_common import (
     latencies,
     lines,
     ready,
+    save,
     summary,
     used_memory,
     versions,
@@ -323,10 +324,7 @@ async def run(quick: bool, before: str | None = None) -> dict[str, Any]:
 
 
 def record(results: dict[str, Any]) -> Path:
-    out_dir = ROOT / "bench-results"
-    out_dir.mkdir(exist_ok=True)
-    path = out_dir / f"{results['started'].replace(':', '')}.json"
-    path.write_text(json.dumps(results, indent=2))
+    path = save(results)
     q = results["queries"]["last_show_c1"]
     row = {
         "started": results["started"],
