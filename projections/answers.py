@@ -9,7 +9,7 @@ band, is ``Queries.bands``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from functools import singledispatch
 from typing import Any, Protocol
 
@@ -50,9 +50,7 @@ _json = msgspec.json.Decoder()
 class Reader(Protocol):
     """``Queries._read``: one read script over one generation of a band's keys."""
 
-    def __call__(
-        self, name: str, band: str, gen: int, args: list[Any], extra_keys: Sequence[str] = (), client: Any = None
-    ) -> Awaitable[Any]: ...
+    def __call__(self, name: str, band: str, gen: int, args: list[Any], client: Any = None) -> Awaitable[Any]: ...
 
 
 def _record(raw: bytes | None) -> dict[str, Any]:
@@ -304,7 +302,7 @@ async def song(p: SongParams, read: Reader, gen: int) -> Song:
 @answer.register
 async def setlist(p: SetlistParams, read: Reader, gen: int) -> Setlist:
     args = [keys.stored(p.show_id), _as_of(p).isoformat()]
-    result = await read("setlist", p.band, gen, args, [keys.show_key(p.band, p.show_id, gen)])
+    result = await read("setlist", p.band, gen, args)
     if not result:
         raise QueryError("not_found", "Show not found", "show_id")
     show_raw, rows = result

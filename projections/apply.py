@@ -20,9 +20,8 @@ _encode = msgspec.json.Encoder().encode
 _SHOW_DETAILS = ("venue", "city", "state", "country", "tour", "slug")
 
 
-def payload(event: Event, version: str, key_index: int = 0) -> bytes:
-    """The apply script's ARGV entry for ``event``, found at stream id ``version``; its show's
-    ``show:<id>`` key is ``KEYS[key_index]``."""
+def payload(event: Event, version: str) -> bytes:
+    """The apply script's ARGV entry for ``event``, found at stream id ``version``."""
     match event:
         case ShowRecorded():
             body: dict[str, Any] = {
@@ -54,21 +53,12 @@ def payload(event: Event, version: str, key_index: int = 0) -> bytes:
             body = {"t": "R"}
     body["v"] = version
     body["id"] = keys.stored(event.show_id)
-    body["k"] = key_index
     return _encode(body)
 
 
 def script_input(band: str, generation: int, entries: Iterable[tuple[str, Event]]) -> tuple[list[str], list[bytes]]:
-    """KEYS and ARGV of one apply call: the band's keys, then one ``show:<id>`` key per show named."""
-    script_keys = keys.band_keys(band, generation)
-    index: dict[str, int] = {}
-    args = []
-    for version, event in entries:
-        if event.show_id not in index:
-            script_keys.append(keys.show_key(band, event.show_id, generation))
-            index[event.show_id] = len(script_keys)
-        args.append(payload(event, version, index[event.show_id]))
-    return script_keys, args
+    """KEYS and ARGV of one apply call: the band's keys, and one payload per event."""
+    return keys.band_keys(band, generation), [payload(event, version) for version, event in entries]
 
 
 def group_by_band(entries: Iterable[tuple[str, Event]]) -> dict[str, list[tuple[str, Event]]]:

@@ -21,8 +21,8 @@ meta           hash    ``name``/``name_v``: band name, last-appended wins
 shows          hash    show_id -> show record (JSON: version, removal tombstone, details)
 songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
-plays:<song>   string  one song's plays packed: "showkey pos4 set n\\n" each (n counts from 1),
-                       ascending (see lua/plays.lua); the scripts get ``plays`` as the prefix
+plays          hash    song_id -> the song's plays packed: "showkey pos4 set n\\n" each (n counts
+                       from 1), ascending (see lua/plays.lua)
 marks          hash    song_id -> "YYYY offset n\\n" for each year the song was played in: where
                        in its packed plays that year's first play is, and how many plays
                        came before it (a read of the years asked about instead of the whole
@@ -50,9 +50,9 @@ regulars       zset    the same, for the songs with REGULAR_PLAYS (5, gaps' defa
                        over none of the songs played only a few times, long ago
 months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
 stamp          string  bumped by every apply that changes the band: answers cached under it
-show:<id>      string  one show's slot records by position, a JSON array of [position, version,
-                       set, song_id, counts, transition, reprise, footnote] ([position, version]:
-                       a tombstone); one string, not a hash: see lua/lib.lua
+slots          hash    show_id -> the show's slot records by position, a JSON array of [position,
+                       version, set, song_id, counts, transition, reprise, footnote] ([position,
+                       version]: a tombstone; see lua/lib.lua)
 =============  ======  ==================================================================
 
 ``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
@@ -88,7 +88,7 @@ FIRST_GENERATION = 1
 
 #: The version of this key layout: raised by every change that needs the projections rebuilt
 #: from the log (``setlist-stats rebuild``); the service refuses to start on another one.
-LAYOUT = 9
+LAYOUT = 10
 # The formats the scripts share with Python, each defined here once and handed to every script
 # as Lua constants (``scripts.header``).
 #: Digits of a show's order in its showkey ("YYYY-MM-DD OOOOOO show_id") and of a position in
@@ -120,8 +120,9 @@ HIATUS_DAYS = 180
 #: min_plays.
 REGULAR_PLAYS = 5
 
-#: The band keys, in the order every script receives them as KEYS (see lua/lib.lua); the
-#: apply and setlist scripts get the ``show:<id>`` keys they need after these.
+#: The band keys, in the order every script receives them as KEYS (see lua/lib.lua): every
+#: key a script reads or writes is one of these (the highlights script gets the band's outbox
+#: and pushed highlights after them).
 BAND_KEYS = (
     "meta",
     "shows",
@@ -141,6 +142,7 @@ BAND_KEYS = (
     "setlists",
     "hiatuses",
     "regulars",
+    "slots",
 )
 
 
@@ -175,16 +177,6 @@ def band_key(band: str, name: str, generation: int = FIRST_GENERATION) -> str:
 def band_keys(band: str, generation: int = FIRST_GENERATION) -> list[str]:
     """All keys of a band's projection, in ``BAND_KEYS`` order."""
     return [f"{PREFIX}:{{{band}}}:{generation}:{name}" for name in BAND_KEYS]
-
-
-def show_key(band: str, show_id: str, generation: int = FIRST_GENERATION) -> str:
-    """The string of one show's slots, e.g. ``ss:{phish}:1:show:1252691618``."""
-    return f"{PREFIX}:{{{band}}}:{generation}:show:{stored(show_id)}"
-
-
-def plays_key(band: str, song_id: str, generation: int = FIRST_GENERATION) -> str:
-    """One song's packed plays, e.g. ``ss:{phish}:1:plays:486`` (named by the scripts themselves)."""
-    return f"{PREFIX}:{{{band}}}:{generation}:plays:{stored(song_id)}"
 
 
 def import_key(band: str, source: str) -> str:

@@ -230,20 +230,18 @@ class Queries:
             raise answer
         return self._keep((self._generation, ((band, stamp or b"0"),), question), answer)
 
-    async def _read(
-        self, name: str, band: str, gen: int, args: list[Any], extra_keys: Sequence[str] = (), client: Any = None
-    ) -> Any:
+    async def _read(self, name: str, band: str, gen: int, args: list[Any], client: Any = None) -> Any:
         """A query's read script (``Scripts.read``); under ``_answer_with_probe``, the probe goes
         first in the same pipeline and its replies (generation, band known, stamp) are kept."""
         probe = _PROBE.get()
         if probe is None or client is not None:
-            return await self.scripts.read(name, band, gen, args, extra_keys, client=client)
+            return await self.scripts.read(name, band, gen, args, client=client)
 
         async def queue(pipe: Pipeline) -> None:
             pipe.hget(keys.GENERATION, "current")
             pipe.sismember(keys.BANDS, band)
             pipe.get(keys.band_key(band, "stamp", gen))
-            await self.scripts.read(name, band, gen, args, extra_keys, client=pipe)
+            await self.scripts.read(name, band, gen, args, client=pipe)
 
         *replies, result = await self.scripts.pipelined(queue)
         probe[:] = replies

@@ -6,7 +6,7 @@ ARGV and what it returns.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, cast
 
@@ -125,11 +125,10 @@ class Scripts:
         band: str,
         generation: int,
         args: list[Any],
-        extra_keys: Sequence[str] = (),
         client: Any = None,
     ) -> Any:
-        """Run one of the query scripts over one generation of a band's keys (and ``extra_keys``);
+        """Run one of the query scripts over one generation of a band's keys;
         with ``client`` (a pipeline) the call is queued there, to run on ``execute()``."""
         if name not in SCRIPT_NAMES or name in ("apply", "dead_letter", "highlights"):
             raise ValueError(f"no read script {name!r}")
-        return cast(Any, await self._run(name, [*keys.band_keys(band, generation), *extra_keys], args, client))
+        return cast(Any, await self._run(name, keys.band_keys(band, generation), args, client))

@@ -120,12 +120,11 @@ async def assert_indexes(redis: Redis, band: str) -> None:
     packed plays say: ``hiatuses``, each play followed by the song's next one ``HIATUS_DAYS``
     or more days later, scored by its year and that next play's day; ``regulars``, each song
     with ``REGULAR_PLAYS`` plays or more, scored by its last play's day and show order."""
-    prefix = keys.plays_key(band, "").encode()
     stretches: dict[str, float] = {}
     regulars: dict[str, float] = {}
-    for key in await redis.keys(prefix + b"*"):
-        song = key[len(prefix) :].decode()
-        plays = (await redis.get(key)).decode().splitlines()
+    for field, packed in (await redis.hgetall(keys.band_key(band, "plays"))).items():
+        song = field.decode()
+        plays = packed.decode().splitlines()
         for play, after in itertools.pairwise(plays):
             day = dt.date.fromisoformat(after[:10]).toordinal()
             if day - dt.date.fromisoformat(play[:10]).toordinal() >= keys.HIATUS_DAYS:

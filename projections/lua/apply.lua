@@ -1,11 +1,9 @@
 --[[ apply.lua: apply a batch of one band's events to its projections, atomically.
 
-KEYS: the band's keys (projections.keys.BAND_KEYS order), then the show:<id> key of every
-      show the batch names (the plays:<song> keys are named here, see plays.lua).
+KEYS: the band's keys (projections.keys.BAND_KEYS order).
 ARGV: one JSON payload per event, in log order, built by projections.apply.script_input():
       every payload has t (S = ShowRecorded, P = PerformanceAdded, X = PerformanceRemoved,
-      R = ShowRemoved), v (the stream entry id: the event's place in the log), id (show_id)
-      and k (the index in KEYS of that show's show:<id> key).
+      R = ShowRemoved), v (the stream entry id: the event's place in the log) and id (show_id).
 Returns: how many events and song records changed the state (0: every event a duplicate,
          or superseded).
 
@@ -27,11 +25,11 @@ there, it merges them in again, which changes nothing, and rewrites their marks)
 
 local shows = {}        -- show_id -> decoded show record (false: none)
 local shows_dirty = {}  -- show_ids to write at the end
-local slots = {}        -- show key -> {pos4 -> decoded slot record (false: deleted)}
-local slots_dirty = {}  -- show key -> {pos4 -> true}: slots to write at the end
+local slots = {}        -- show_id -> {pos4 -> decoded slot record (false: deleted)}
+local slots_dirty = {}  -- show_id -> {pos4 -> true}: slots to write at the end
 local dirty = {}        -- songs whose derived state must be recomputed at the end
 local months = {}       -- months ('YYYY-MM') whose counts must be recomputed at the end
-local tallies = {}      -- show_id -> show key: shows whose plays (count, setlist) must be recomputed at the end
+local tallies = {}      -- show_id -> true: shows whose plays (count, setlist) must be recomputed at the end
 local play_changes = {} -- song -> {plays entry -> true (added) or false (removed)}: at the end
 local titles = {}       -- song -> the newest {v, title, slug} this batch carries
 
@@ -50,23 +48,23 @@ local function put_show(show_id, show)
 end
 
 -- the slots of one show (a table pos4 -> record, false for a deleted one)
-local function show_slots(show_key)
-  local t = slots[show_key]
+local function show_slots(show_id)
+  local t = slots[show_id]
   if t == nil then
-    t = read_slots(redis.call('GET', show_key))
-    slots[show_key] = t
-    slots_dirty[show_key] = {}
+    t = read_slots(redis.call('HGET', K_SLOTS, show_id))
+    slots[show_id] = t
+    slots_dirty[show_id] = {}
   end
   return t
 end
 
-local function put_slot(show_key, pos4, slot)
-  show_slots(show_key)[pos4] = slot
-  slots_dirty[show_key][pos4] = true
+local function put_slot(show_id, pos4, slot)
+  show_slots(show_id)[pos4] = slot
+  slots_dirty[show_id][pos4] = true
 end
 
 -- slot records: {v, set, song, counts, transition, reprise, footnote}, or {v} for a tombstone
--- (kept for each show in one string: see read_slots in lib.lua)
+-- (kept for each show in one field of K_SLOTS: see read_slots in lib.lua)
 local function is_play(show, slot)
   return show.counts and slot[4] == 1 and slot[2] ~= 's'
 end
@@ -92,11 +90,10 @@ local function write_plays(song, changes)
     local t, whole = last_show_tail(song)
     local last = entry_before(t, #t)
     if last == nil or last < added[1] then
-      -- the common case (a history arriving in order): the new plays go after the stored
-      -- ones with APPEND, so that a call costs (and writes to the append-only file) what it
-      -- adds, not the length of each song's history
+      -- the common case (a history arriving in order): the new plays go after the stored ones
       local s = pack(added, entry_number(last))
-      local length = redis.call('APPEND', plays_key(song), s)
+      local length = #packed_plays(song) + #s
+      write_packed(song, packed_plays(song) .. s)
       index_hiatuses(song, last, added, true)
       -- the marks of the years the new plays begin (the others' stay true: nothing moved)
       local marks = marks_of(added, length - #s, last and string.sub(last, 1, 4))
@@ -108,8 +105,8 @@ local function write_plays(song, changes)
   end
   -- anything else (plays added before stored ones, as a backfill behind recent history does,
   -- or removed): the entries before the first show the changes touch stay as they are; from
-  -- there on the stored entries, less those removed, and the added ones are merged, numbered
-  -- on and written over the rest of the string, so that a call costs what follows that show
+  -- there on the stored entries, less those removed, and the added ones are merged and
+  -- numbered on
   local s = packed_plays(song)
   local at = cut(s, string.match(first, '^%S+ %S+ %S+') .. ' ', false)
   local before = entry_before(s, at)
@@ -131,19 +128,16 @@ local function write_plays(song, changes)
       list[#list + 1], i, j = a, i + 1, j + 1
     end
   end
-  local rest, k = pack(list, entry_number(before)), plays_key(song)
+  local rest = pack(list, entry_number(before))
   index_hiatuses(song, before, list, true)
+  write_packed(song, string.sub(s, 1, at) .. rest)
   if at + #rest == 0 then
-    redis.call('DEL', k)
     redis.call('HDEL', K_MARKS, song)
     return '', false, true
   end
   local whole = at == 0
-  if #rest >= #s - at then  -- the string only grows (numbers only rise without a removal)
-    redis.call('SETRANGE', k, at, rest)
-  else  -- it shrinks: written whole (and returned whole, as `rest` may now be empty)
+  if #rest < #s - at then  -- it shrank: returned whole, as `rest` may now be empty
     rest, whole = string.sub(s, 1, at) .. rest, true
-    redis.call('SET', k, rest)
   end
   -- the marks of the years that begin before that show stay; the others are written anew
   local marks, kept = redis.call('HGET', K_MARKS, song) or '', 0
@@ -196,10 +190,10 @@ end
 
 -- the plays at one show, from its slots: their song_ids by position; none unless the show is
 -- live and countable
-local function show_plays(show_id, show_key)
+local function show_plays(show_id)
   local show = get_show(show_id)
   if not (is_live(show) and show.counts) then return {} end
-  local slots_, positions = show_slots(show_key), {}
+  local slots_, positions = show_slots(show_id), {}
   for pos4, slot in pairs(slots_) do
     if slot and slot[2] and is_play(show, slot) then positions[#positions + 1] = pos4 end
   end
@@ -209,12 +203,12 @@ local function show_plays(show_id, show_key)
   return songs
 end
 
--- add (or remove) one live slot of a live show (whose slots are in show_key) to (from) the indexes
-local function index_slot(add, show, show_key, sk, pos4, slot)
+-- add (or remove) one live slot of a live show to (from) the indexes
+local function index_slot(add, show, sk, pos4, slot)
   local song = slot[3]
   if is_play(show, slot) then
     months[string.sub(sk, 1, 7)] = true
-    tallies[sk_show(sk)] = show_key
+    tallies[sk_show(sk)] = true
     play_changes[song] = play_changes[song] or {}
     play_changes[song][sk .. ' ' .. pos4 .. ' ' .. slot[2]] = add
   else
@@ -225,19 +219,19 @@ local function index_slot(add, show, show_key, sk, pos4, slot)
 end
 
 -- add (or remove) a show and all its live slots to (from) the indexes, if the show is live
-local function index_show(add, show_key, show_id, show)
+local function index_show(add, show_id, show)
   if not is_live(show) then return end
   local sk = showkey(show, show_id)
   if show.counts then
     if add then redis.call('ZADD', K_ORDER, 0, sk) else redis.call('ZREM', K_ORDER, sk) end
     months[string.sub(sk, 1, 7)] = true
   end
-  for pos4, slot in pairs(show_slots(show_key)) do
-    if slot and slot[2] then index_slot(add, show, show_key, sk, pos4, slot) end
+  for pos4, slot in pairs(show_slots(show_id)) do
+    if slot and slot[2] then index_slot(add, show, sk, pos4, slot) end
   end
 end
 
-local function show_recorded(e, show_key)
+local function show_recorded(e)
   local renamed = 0  -- the band's name is a change of its own, even when the show's is not
   if e.name then
     local name_v = redis.call('HGET', K_META, 'name_v') or nil
@@ -250,27 +244,27 @@ local function show_recorded(e, show_key)
   if old and (not vless(old.v, e.v) or not vless(old.rm, e.v)) then return renamed end
   local new = {v = e.v, rm = old and old.rm, date = e.date, ord = e.ord, counts = e.counts, d = e.d}
   local moved = not (is_live(old) and old.date == new.date and old.ord == new.ord and old.counts == new.counts)
-  if moved and old then index_show(false, show_key, e.id, old) end
-  if moved then index_show(true, show_key, e.id, new) end
+  if moved and old then index_show(false, e.id, old) end
+  if moved then index_show(true, e.id, new) end
   put_show(e.id, new)
   return 1
 end
 
-local function show_removed(e, show_key)
+local function show_removed(e)
   local show = get_show(e.id)
   if show and not vless(show.rm, e.v) then return 0 end
-  if show then index_show(false, show_key, e.id, show) else show = {} end
+  if show then index_show(false, e.id, show) else show = {} end
   show.rm = e.v
-  for pos4, slot in pairs(show_slots(show_key)) do
-    if slot and vless(slot[1], e.v) then put_slot(show_key, pos4, false) end
+  for pos4, slot in pairs(show_slots(e.id)) do
+    if slot and vless(slot[1], e.v) then put_slot(e.id, pos4, false) end
   end
-  index_show(true, show_key, e.id, show)
+  index_show(true, e.id, show)
   put_show(e.id, show)
   return 1
 end
 
 -- PerformanceAdded (e.t == 'P') and PerformanceRemoved (e.t == 'X') share one path
-local function slot_written(e, show_key)
+local function slot_written(e)
   if e.t == 'P' then
     local t = titles[e.song]
     if t == nil or vless(t.v, e.v) then titles[e.song] = {v = e.v, title = e.title, slug = e.slug} end
@@ -278,7 +272,7 @@ local function slot_written(e, show_key)
   local show = get_show(e.id)
   if show and not vless(show.rm, e.v) then return 0 end
   local pos4 = string.format(POSITION_FORMAT, e.pos)
-  local old = show_slots(show_key)[pos4]
+  local old = show_slots(e.id)[pos4]
   if old and not vless(old[1], e.v) then return 0 end
   local new
   if e.t == 'P' then
@@ -288,9 +282,9 @@ local function slot_written(e, show_key)
   end
   local live = is_live(show)
   local sk = live and showkey(show, e.id)
-  if live and old and old[2] then index_slot(false, show, show_key, sk, pos4, old) end
-  if live and new[2] then index_slot(true, show, show_key, sk, pos4, new) end
-  put_slot(show_key, pos4, new)
+  if live and old and old[2] then index_slot(false, show, sk, pos4, old) end
+  if live and new[2] then index_slot(true, show, sk, pos4, new) end
+  put_slot(e.id, pos4, new)
   return 1
 end
 
@@ -299,7 +293,7 @@ local HANDLERS = {S = show_recorded, R = show_removed, P = slot_written, X = slo
 local changed = 0
 for i = 1, #ARGV do
   local e = cjson.decode(ARGV[i])
-  changed = changed + HANDLERS[e.t](e, KEYS[e.k])
+  changed = changed + HANDLERS[e.t](e)
 end
 for song in pairs(dirty) do
   local changes = play_changes[song]
@@ -325,8 +319,8 @@ for song in pairs(dirty) do
     refresh_song(song, end_entries(song))
   end
 end
-for show_id, show_key in pairs(tallies) do
-  local songs = show_plays(show_id, show_key)
+for show_id in pairs(tallies) do
+  local songs = show_plays(show_id)
   if #songs > 0 then
     redis.call('HSET', K_SHOWPLAYS, show_id, #songs)
     redis.call('HSET', K_SETLISTS, show_id, table.concat(songs, ' '))
@@ -353,10 +347,10 @@ for song, t in pairs(titles) do
   end
 end
 if changed > 0 then redis.call('INCR', K_STAMP) end
-for show_key, positions in pairs(slots_dirty) do
+for show_id, positions in pairs(slots_dirty) do
   if next(positions) then
-    local packed = pack_slots(slots[show_key])
-    if packed then redis.call('SET', show_key, packed) else redis.call('DEL', show_key) end
+    local packed = pack_slots(slots[show_id])
+    if packed then redis.call('HSET', K_SLOTS, show_id, packed) else redis.call('HDEL', K_SLOTS, show_id) end
   end
 end
 for show_id in pairs(shows_dirty) do redis.call('HSET', K_SHOWS, show_id, cjson.encode(shows[show_id])) end

@@ -1,12 +1,12 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
-KEYS[1..18] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
+KEYS[1..19] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES, K_REGULARS = KEYS[1], KEYS[2],
-      KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13],
-      KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18]
+      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES, K_REGULARS, K_SLOTS = KEYS[1],
+      KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12],
+      KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -53,12 +53,10 @@ local function is_live(show)
   return show.v ~= nil and vless(show.rm, show.v)
 end
 
---[[ A show's slots are kept in one string, the key show:<id>: a JSON array of its slot
-records by position, each {position, version, set, song_id, counts (0/1), transition, reprise
-(0/1), footnote}, or {position, version} for a tombstone (a removed performance, kept for its
-version). One string instead of a hash of records keeps a show's slots compact whatever the
-records hold (a hash whose values pass 64 bytes, as a 36-character song id or a footnote makes
-them, is stored as a hash table: about 140 bytes a slot instead of 75). ]]
+--[[ A show's slots are kept in one field of the slots hash (K_SLOTS, field show_id): a JSON
+array of its slot records by position, each {position, version, set, song_id, counts (0/1),
+transition, reprise (0/1), footnote}, or {position, version} for a tombstone (a removed
+performance, kept for its version). ]]
 
 -- {pos4 -> slot record {version, set, ...}} from a show's packed slots (nil: none)
 local function read_slots(packed)

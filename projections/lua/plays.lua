@@ -1,14 +1,14 @@
 -- plays.lua: each song's packed plays and their marks (read after lib.lua, before each script)
 
---[[ A song's plays are packed in one string, the key <plays>:<song_id> (K_PLAYS is the
-prefix; the scripts build these names themselves: the song of a removed performance is only
-known here, and the keys share the band's hash tag): an entry "showkey pos4 set n" per play
+--[[ A song's plays are packed in one string, the field song_id of the plays hash (K_PLAYS): an
+entry "showkey pos4 set n" per play
 (n: 1 for its first play, 2 for the next...), each ended by a newline, in ascending order
 (show order, then position). One string per song instead of a sorted-set member per play
 keeps a play in about a third of the memory. Entries start with their date and are sorted,
 so what is dated up to a day, or comes before a play, is one prefix of the string, found by
 bisection, and its last entry tells how many it holds; the questions asked most (the last
-year, the play before a recent one) need only the end of the string, read with GETRANGE.
+year, the play before a recent one) need only the end of the string. A script reads each
+song's string once (``packed_plays``) and keeps it for the rest of the call.
 
 A song's marks (K_MARKS, field song_id) say where in that string each year it was played in
 begins and how many plays came before: "YYYY offset n\n" per year, ascending, offset the
@@ -19,12 +19,21 @@ that year's mark. Every mark must be true and none missing, so the apply writes 
 appends plays and rewrites them from the first entry it renumbers when it rewrites the
 string (a song without marks is read the long way, from its packed plays). ]]
 
-local function plays_key(song)
-  return K_PLAYS .. ':' .. song
-end
+local PACKED = {}  -- song_id -> its packed plays, as read or written by this call
 
 local function packed_plays(song)
-  return redis.call('GET', plays_key(song)) or ''
+  local s = PACKED[song]
+  if s == nil then
+    s = redis.call('HGET', K_PLAYS, song) or ''
+    PACKED[song] = s
+  end
+  return s
+end
+
+-- write a song's packed plays ('': it has none)
+local function write_packed(song, s)
+  PACKED[song] = s
+  if s == '' then redis.call('HDEL', K_PLAYS, song) else redis.call('HSET', K_PLAYS, song, s) end
 end
 
 -- the length of the prefix of packed plays `s` whose entries begin with something below `key`
@@ -140,11 +149,12 @@ local function index_hiatuses(song, prev, list, add)
   end
 end
 
--- the last `window` bytes of packed plays key `k` from the first entry that starts in them,
+-- the last `window` bytes of a song's packed plays from the first entry that starts in them,
 -- if enough(that) holds, and false; the whole string and true if it is shorter; else nil
-local function tail_window(k, window, enough)
-  local t = redis.call('GETRANGE', k, -window, -1)
-  if #t < window then return t, true end
+local function tail_window(song, window, enough)
+  local s = packed_plays(song)
+  if #s <= window then return s, true end
+  local t = string.sub(s, -window)
   local newline = string.find(t, '\n', 1, true)  -- the end of the entry cut by the window
   local rest = newline and string.sub(t, newline + 1) or ''
   if rest ~= '' and enough(rest) then return rest, false end
@@ -155,12 +165,11 @@ end
 -- last 512 bytes or 4 KB when they are enough, else the whole string; and whether it is
 -- the whole string
 local function plays_tail(song, enough)
-  local k = plays_key(song)
   for _, window in ipairs({512, 4096}) do
-    local t, whole = tail_window(k, window, enough)
+    local t, whole = tail_window(song, window, enough)
     if t then return t, whole end
   end
-  return redis.call('GET', k) or '', true
+  return packed_plays(song), true
 end
 
 -- the end of a song's packed plays, starting at an entry, that holds its last entry and every
@@ -173,14 +182,9 @@ end
 
 -- the first entry of a song's packed plays, or nil
 local function first_entry(song)
-  local k, window = plays_key(song), 512
-  while true do
-    local head = redis.call('GETRANGE', k, 0, window - 1)
-    if head == '' then return nil end
-    local first_end = string.find(head, '\n', 1, true)
-    if first_end then return string.sub(head, 1, first_end - 1) end
-    window = window * 4
-  end
+  local s = packed_plays(song)
+  if s == '' then return nil end
+  return string.sub(s, 1, string.find(s, '\n', 1, true) - 1)
 end
 
 -- the first and the last entry of a song's packed plays, or nil
@@ -248,13 +252,13 @@ end
 -- few entries before the mark of the last year up to `from`'s to where the first year after
 -- `upto`'s begins. With the song's `marks` already read, the marks are used at once.
 local function plays_span(song, from, upto, marks)
-  local k, t = plays_key(song), nil
+  local t
   if marks == nil then
-    t = tail_window(k, 512, function(tail) return string.sub(tail, 1, #from) < from end)
+    t = tail_window(song, 512, function(tail) return string.sub(tail, 1, #from) < from end)
     if t then return t end
     marks = redis.call('HGET', K_MARKS, song) or ''
   end
-  local start, stop = 0, -1  -- GETRANGE's bounds, both included (-1: the last byte)
+  local start, stop = 0, -1  -- the span's bounds, from 0, both included (-1: the last byte)
   local before = marks_upto(marks, string.sub(from, 1, 4))
   if before > 0 then start = mark_offset(marks, before) end
   local upto_marks = marks_upto(marks, string.sub(upto, 1, 4))
@@ -265,7 +269,7 @@ local function plays_span(song, from, upto, marks)
   local back = 128
   while true do
     local lo_ = math.max(0, start - back)
-    t = redis.call('GETRANGE', k, lo_, stop)
+    t = string.sub(packed_plays(song), lo_ + 1, stop < 0 and -1 or stop + 1)
     if lo_ == 0 then return t end
     -- from the end of the entry cut by the window, if that is not the entry before `start`
     local newline = string.find(t, '\n', 1, true)

@@ -1,19 +1,18 @@
 --[[ setlist.lua: one show and its performances, each play with its previous play of the song.
 
-KEYS: the band's keys (projections.keys.BAND_KEYS order), then the show's show:<id> key (its slots).
+KEYS: the band's keys (projections.keys.BAND_KEYS order).
 ARGV[1]: show_id; ARGV[2]: as_of 'YYYY-MM-DD'.
 Returns: false when the show is not recorded (or dated after as_of), else {show record JSON,
          {position, slot record JSON, song record JSON, is a play (0/1), previous play's showkey
          or false, gap in shows or false}, ...} by position.
 ]]
-local K_SHOW = KEYS[#KEYS]
 local show_id, as_of = ARGV[1], ARGV[2]
 
 local raw_show = redis.call('HGET', K_SHOWS, show_id)
 local show = raw_show and cjson.decode(raw_show)
 if not is_live(show) or show.date > as_of then return false end
 local sk = showkey(show, show_id)
-local slots = read_slots(redis.call('GET', K_SHOW))
+local slots = read_slots(redis.call('HGET', K_SLOTS, show_id))
 local positions = {}
 for pos4 in pairs(slots) do positions[#positions + 1] = pos4 end
 table.sort(positions)
