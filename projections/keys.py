@@ -27,8 +27,7 @@ marks          hash    song_id -> "YYYY offset n\\n" for each year the song was 
                        in its packed plays that year's first play is, and how many plays
                        came before it (a read of the years asked about instead of the whole
                        string; velocity's plays up to a date; see lua/plays.lua)
-showplays      hash    show_id -> number of plays at that show (countable live shows with a play)
-setlists       hash    show_id -> the song_ids of its plays by position, space-separated (the same
+setlists       hash    show_id -> the song codes of its plays by position, space-separated (the same
                        shows): what the windows of velocity and bustouts read, a show at a time
 hiatuses       zset    lex "song_id showkey n" for each play (the n-th of the song) followed by
                        the song's next play HIATUS_DAYS (180) or more days later; score: the
@@ -51,8 +50,12 @@ regulars       zset    the same, for the songs with REGULAR_PLAYS (5, gaps' defa
 months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
 stamp          string  bumped by every apply that changes the band: answers cached under it
 slots          hash    show_id -> the show's slot records by position, a JSON array of [position,
-                       version, set, song_id, counts, transition, reprise, footnote] ([position,
-                       version]: a tombstone; see lua/lib.lua)
+                       version, set, song code, counts, transition, reprise, footnote], those
+                       at their defaults (1, "", 0, "") left off the end, the version (a
+                       stream id) in base 62 ([position, version]: a tombstone; see lua/lib.lua)
+codes          hash    song_id -> the song's code, and "!" + code -> song_id: a song is named by
+                       its code (base 62, given in the order songs first appear) in the slots
+                       and the setlists, where it stands once a play
 =============  ======  ==================================================================
 
 ``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
@@ -129,7 +132,6 @@ BAND_KEYS = (
     "songs",
     "order",
     "plays",
-    "showplays",
     "repeats",
     "extras",
     "first",
@@ -143,6 +145,7 @@ BAND_KEYS = (
     "hiatuses",
     "regulars",
     "slots",
+    "codes",
 )
 
 

@@ -112,8 +112,13 @@ async def assert_setlists(redis: Redis, band: str, events: list[dict[str, Any]])
     for play in Reference(events).bands[band].plays:
         expected.setdefault(play.show_id, []).append(play.song_id)
     stored = await redis.hgetall(keys.band_key(band, "setlists"))
+    codes = {k.decode(): v.decode() for k, v in (await redis.hgetall(keys.band_key(band, "codes"))).items()}
     assert len(expected) > 1000
-    assert {show.decode(): setlist.decode().split(" ") for show, setlist in stored.items()} == expected
+    assert {code: song for song, code in codes.items() if not song.startswith("!")} == {
+        code[1:]: song for code, song in codes.items() if code.startswith("!")
+    }  # one code a song, both ways
+    songs = {show.decode(): [codes["!" + c] for c in setlist.decode().split(" ")] for show, setlist in stored.items()}
+    assert songs == expected
 
 
 async def test_marks_and_setlists_follow_the_plays(redis: Redis) -> None:

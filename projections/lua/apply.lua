@@ -322,10 +322,9 @@ end
 for show_id in pairs(tallies) do
   local songs = show_plays(show_id)
   if #songs > 0 then
-    redis.call('HSET', K_SHOWPLAYS, show_id, #songs)
+    for i, song in ipairs(songs) do songs[i] = song_code(song) end
     redis.call('HSET', K_SETLISTS, show_id, table.concat(songs, ' '))
   else
-    redis.call('HDEL', K_SHOWPLAYS, show_id)
     redis.call('HDEL', K_SETLISTS, show_id)
   end
 end

@@ -40,7 +40,7 @@ end
 local candidates, last = {}, {}  -- last: song -> the showkey of its play last seen
 each_setlist(order, function(sk, setlist)
   local inside, at = sk >= from, 0
-  for song in string.gmatch(setlist, '%S+') do
+  for _, song in ipairs(setlist) do
     at = at + 1
     local prev = last[song]
     if inside and (prev == nil or gap(prev, sk) >= threshold) then

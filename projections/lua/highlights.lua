@@ -46,9 +46,8 @@ local function deserve(kind, sk, pos4, song, n, prev, gap_shows, gap_days)
 end
 
 for _, sk in ipairs(redis.call('ZRANGEBYLEX', K_ORDER, '[' .. first_day, '(' .. last_day .. '~')) do
-  local setlist = redis.call('HGET', K_SETLISTS, sk_show(sk))
   local done = {}
-  for song in string.gmatch(setlist or '', '%S+') do
+  for _, song in ipairs(setlist_songs(redis.call('HGET', K_SETLISTS, sk_show(sk)))) do
     if not done[song] then
       done[song] = true
       local key = sk .. ' '

@@ -3,10 +3,10 @@
 KEYS[1..19] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
 sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
 ]]
-local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_SHOWPLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN,
-      K_SUMMARY, K_LAST, K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES, K_REGULARS, K_SLOTS = KEYS[1],
-      KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12],
-      KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
+local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN, K_SUMMARY, K_LAST,
+      K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES, K_REGULARS, K_SLOTS, K_CODES =
+      KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11],
+      KEYS[12], KEYS[13], KEYS[14], KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
 
 local function vparse(v)
   local ms, seq = string.match(v, '^(%d+)-(%d+)$')
@@ -39,6 +39,16 @@ local function hget_json(key, field)
   return nil
 end
 
+-- the values of `fields` in hash `key` (false for none), read 1,024 at a time (unpack's limit)
+local function hmget(key, fields)
+  local out = {}
+  for start = 1, #fields, 1024 do
+    local values = redis.call('HMGET', key, unpack(fields, start, math.min(start + 1023, #fields)))
+    for i = 1, #values do out[start + i - 1] = values[i] end
+  end
+  return out
+end
+
 local function showkey(show, show_id)
   return show.date .. ' ' .. string.format(ORDER_FORMAT, show.ord) .. ' ' .. show_id
 end
@@ -53,34 +63,144 @@ local function is_live(show)
   return show.v ~= nil and vless(show.rm, show.v)
 end
 
+--[[ Songs are named by codes where a song stands once a play (the slots, the setlists):
+base-62 numbers given in the order songs first appear, kept both ways in K_CODES (song_id ->
+code, "!" .. code -> song_id; a stored id holds no "!"). A code is written with the song's
+first slot and never changes, so a call that fails after giving one finds it on its retry. ]]
+
+local DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+local DIGIT = {}
+for i = 1, 62 do DIGIT[string.sub(DIGITS, i, i)] = i - 1 end
+
+local function base62(n)
+  local out = ''
+  repeat
+    local d = n % 62
+    out = string.sub(DIGITS, d + 1, d + 1) .. out
+    n = (n - d) / 62
+  until n == 0
+  return out
+end
+
+local function from_base62(text)
+  local n = 0
+  for i = 1, #text do n = n * 62 + DIGIT[string.sub(text, i, i)] end
+  return n
+end
+
+local CODE, SONG = {}, {}  -- song_id -> code and code -> song_id, as read or given by this call
+
+-- a song's code, given now if it has none
+local function song_code(song)
+  local code = CODE[song] or redis.call('HGET', K_CODES, song)
+  if not code then
+    code = base62(redis.call('HLEN', K_CODES) / 2)
+    redis.call('HSET', K_CODES, song, code, '!' .. code, song)
+  end
+  CODE[song], SONG[code] = code, song
+  return code
+end
+
+-- the song_ids of a list of codes, in place
+local function code_songs(codes)
+  local missing, fields = {}, {}
+  for _, code in ipairs(codes) do
+    if not SONG[code] and not missing[code] then
+      missing[code] = true
+      fields[#fields + 1] = '!' .. code
+    end
+  end
+  for i, song in ipairs(hmget(K_CODES, fields)) do SONG[string.sub(fields[i], 2)] = song end
+  for i, code in ipairs(codes) do codes[i] = SONG[code] end
+  return codes
+end
+
+-- a stream id ("ms-seq") as the slots keep it: each number in base 62, a seq of 0 left off
+local function short_version(v)
+  local ms, seq = string.match(v, '^(%d+)-(%d+)$')
+  if seq == '0' then return base62(tonumber(ms)) end
+  return base62(tonumber(ms)) .. '-' .. base62(tonumber(seq))
+end
+
+local function long_version(v)
+  local ms, seq = string.match(v, '^(%w+)-?(%w*)$')
+  return string.format('%.0f-%.0f', from_base62(ms), seq == '' and 0 or from_base62(seq))
+end
+
 --[[ A show's slots are kept in one field of the slots hash (K_SLOTS, field show_id): a JSON
-array of its slot records by position, each {position, version, set, song_id, counts (0/1),
-transition, reprise (0/1), footnote}, or {position, version} for a tombstone (a removed
-performance, kept for its version). ]]
+array of the base (the milliseconds, in base 62, of the version most of its slots carry),
+then its slot records by position, each {position, version, set, song code, transition,
+counts (0/1), reprise (0/1), footnote}, or {position, version} for a tombstone (a removed
+performance, kept for its version). A version (a stream id, "ms-seq") whose milliseconds are
+the base is kept as its seq (a number), any other as short_version's string; the fields at
+the end that hold their defaults ('', 1, 0, '') are left off. A script sees each record as
+{version, set, song_id, counts, transition, reprise, footnote} (or {version}). ]]
+
+-- where a slot's fields are kept in its stored record, and their defaults
+local STORED_AT = {[4] = 6, [5] = 5, [6] = 7, [7] = 8}  -- counts, transition, reprise, footnote
+local STORED_DEFAULT = {[5] = '', [6] = 1, [7] = 0, [8] = ''}
 
 -- {pos4 -> slot record {version, set, ...}} from a show's packed slots (nil: none)
 local function read_slots(packed)
-  local out = {}
+  local out, records, codes = {}, {}, {}
   if packed then
-    for _, record in ipairs(cjson.decode(packed)) do
-      local pos = table.remove(record, 1)
-      out[string.format(POSITION_FORMAT, pos)] = record
+    local stored = cjson.decode(packed)
+    local base = from_base62(stored[1])
+    for i = 2, #stored do
+      local r = stored[i]
+      local v = r[2]
+      local record = {type(v) == 'number' and string.format('%.0f-%.0f', base, v) or long_version(v)}
+      if r[3] then
+        record[2], record[3] = r[3], r[4]
+        for k, at in pairs(STORED_AT) do
+          local value = r[at]
+          if value == nil then value = STORED_DEFAULT[at] end
+          record[k] = value
+        end
+        records[#records + 1] = record
+        codes[#codes + 1] = r[4]
+      end
+      out[string.format(POSITION_FORMAT, r[1])] = record
     end
   end
+  code_songs(codes)
+  for i, record in ipairs(records) do record[3] = codes[i] end
   return out
 end
 
 -- a show's slots {pos4 -> record, or false for none} packed by position; nil if none is left
 local function pack_slots(slots)
-  local positions = {}
+  local positions, ms, n = {}, {}, {}
   for pos4, slot in pairs(slots) do
-    if slot then positions[#positions + 1] = pos4 end
+    if slot then
+      positions[#positions + 1] = pos4
+      ms[pos4] = string.match(slot[1], '^%d+')
+      n[ms[pos4]] = (n[ms[pos4]] or 0) + 1
+    end
   end
   if #positions == 0 then return nil end
   table.sort(positions)
-  local records = {}
-  for i, pos4 in ipairs(positions) do records[i] = {tonumber(pos4), unpack(slots[pos4])} end
-  return cjson.encode(records)
+  local base = ms[positions[1]]
+  for m, count in pairs(n) do
+    if count > n[base] or (count == n[base] and m < base) then base = m end
+  end
+  local stored = {base62(tonumber(base))}
+  for i, pos4 in ipairs(positions) do
+    local slot = slots[pos4]
+    local v = slot[1]
+    local r = {tonumber(pos4), ms[pos4] == base and tonumber(string.match(v, '%d+$')) or short_version(v)}
+    if slot[2] then
+      r[3], r[4] = slot[2], song_code(slot[3])
+      local last = 4
+      for k, at in pairs(STORED_AT) do
+        r[at] = slot[k]
+        if slot[k] ~= STORED_DEFAULT[at] and at > last then last = at end
+      end
+      for at = last + 1, 8 do r[at] = nil end
+    end
+    stored[i + 1] = r
+  end
+  return cjson.encode(stored)
 end
 
 -- lex range bounds: everything under one id prefix
@@ -94,8 +214,8 @@ local function shows_and_plays(lo_, hi_)
   if #order > 0 then
     local ids = {}
     for i, sk in ipairs(order) do ids[i] = sk_show(sk) end
-    for _, n in ipairs(redis.call('HMGET', K_SHOWPLAYS, unpack(ids))) do
-      if n then plays = plays + tonumber(n) end
+    for _, list in ipairs(hmget(K_SETLISTS, ids)) do
+      if list then plays = plays + select(2, string.gsub(list, ' ', ' ')) + 1 end
     end
   end
   return #order, plays
@@ -142,30 +262,32 @@ local function parse_summary(raw)
   return tonumber(count), first_sk, last_sk
 end
 
--- the values of `fields` in hash `key` (false for none), read 1,024 at a time (unpack's limit)
-local function hmget(key, fields)
-  local out = {}
-  for start = 1, #fields, 1024 do
-    local values = redis.call('HMGET', key, unpack(fields, start, math.min(start + 1023, #fields)))
-    for i = 1, #values do out[start + i - 1] = values[i] end
-  end
-  return out
-end
-
 -- fn(i, marks) for each song_id songs[i] with the song's marks ('' for none)
 local function each_marks(songs, fn)
   local marks = hmget(K_MARKS, songs)
   for i = 1, #songs do fn(i, marks[i] or '') end
 end
 
+-- a setlist as the setlists hash keeps it (song codes, space-separated; false or nil for
+-- none): its song_ids, in order
+local function setlist_songs(raw)
+  local codes = {}
+  for code in string.gmatch(raw or '', '%S+') do codes[#codes + 1] = code end
+  return code_songs(codes)
+end
+
 -- fn(showkey, setlist) for each of `order` (showkeys of countable shows) with a play: its
--- plays' song_ids by position, space-separated (the setlists hash)
+-- plays' song_ids by position (the setlists hash)
 local function each_setlist(order, fn)
   local ids = {}
   for i, sk in ipairs(order) do ids[i] = sk_show(sk) end
-  local lists = hmget(K_SETLISTS, ids)
+  local lists, all = hmget(K_SETLISTS, ids), {}
+  for i = 1, #order do
+    for code in string.gmatch(lists[i] or '', '%S+') do all[#all + 1] = code end
+  end
+  code_songs(all)  -- every code of the shows, read at once
   for i, sk in ipairs(order) do
-    if lists[i] then fn(sk, lists[i]) end
+    if lists[i] then fn(sk, setlist_songs(lists[i])) end
   end
 end
 

@@ -22,7 +22,7 @@ local year = string.sub(as_of, 1, 4)
 each_setlist(shows_between(d365, as_of), function(sk, setlist)
   local date = string.sub(sk, 1, 10)
   local in90, in30, this_year = date >= d90, date >= d30, string.sub(date, 1, 4) == year
-  for song in string.gmatch(setlist, '%S+') do
+  for _, song in ipairs(setlist) do
     local w = counts[song]
     if not w then
       w = {0, 0, 0, 0}
