@@ -17,8 +17,10 @@ builds generation g + 1 from the log beside g, then switches):
 =============  ======  ==================================================================
 key            type    contents
 =============  ======  ==================================================================
-meta           hash    ``name``/``name_v``: band name, last-appended wins
-shows          hash    show_id -> show record (JSON: version, removal tombstone, details)
+meta           hash    ``name``/``name_v``: band name, last-appended wins; ``shows``: the codes
+                       given to shows
+shows          hash    show_id -> show record (JSON: version, removal tombstone, details, code,
+                       long); "!" + code -> show_id (a stored id holds no "!")
 songs          hash    song_id -> song record (JSON: title, slug, version)
 order          zset    lex "showkey": countable shows in show order
 plays          hash    song_id -> the song's plays packed: "showkey pos4 set n\\n" each (n counts
@@ -27,8 +29,9 @@ marks          hash    song_id -> "YYYY offset n\\n" for each year the song was 
                        in its packed plays that year's first play is, and how many plays
                        came before it (a read of the years asked about instead of the whole
                        string; velocity's plays up to a date; see lua/plays.lua)
-setlists       hash    show_id -> the song codes of its plays by position, space-separated (the same
-                       shows): what the windows of velocity and bustouts read, a show at a time
+setlists       hash    show_id -> the song codes of its plays by position, space-separated
+                       (countable live shows with a play): what the windows of velocity and
+                       bustouts read, a show at a time, and how many plays a show had
 hiatuses       zset    lex "song_id showkey n" for each play (the n-th of the song) followed by
                        the song's next play HIATUS_DAYS (180) or more days later; score: the
                        play's year x 10^7 + the next play's ordinal day. What a historical
@@ -49,17 +52,22 @@ regulars       zset    the same, for the songs with REGULAR_PLAYS (5, gaps' defa
                        over none of the songs played only a few times, long ago
 months         hash    "YYYY-MM" -> "countable shows|plays" that month (recomputed, not counted)
 stamp          string  bumped by every apply that changes the band: answers cached under it
-slots          hash    show_id -> the show's slot records by position, a JSON array of [position,
-                       version, set, song code, counts, transition, reprise, footnote], those
-                       at their defaults (1, "", 0, "") left off the end, the version (a
-                       stream id) in base 62 ([position, version]: a tombstone; see lua/lib.lua)
+slots          hash    show_id -> a JSON array: the milliseconds (base 62) of most of the show's
+                       versions, then its slot records by position, [position, version, set,
+                       song code, transition, counts, reprise, footnote] ([position,
+                       version]: a tombstone), the version a number (its seq) when it has
+                       those milliseconds, those at their defaults ("", 1, 0, "") left off the
+                       end (see lua/lib.lua)
 codes          hash    song_id -> the song's code, and "!" + code -> song_id: a song is named by
                        its code (base 62, given in the order songs first appear) in the slots
                        and the setlists, where it stands once a play
 =============  ======  ==================================================================
 
-``showkey`` is ``"YYYY-MM-DD OOOOOO show_id"`` (show_order zero-padded to six digits),
-so lexicographic order is the contract's show order ``(date, show_order, show_id)``.
+``showkey`` is ``"YYYY-MM-DD OOOOOO code"`` (show_order zero-padded to six digits; code: the
+show's, base 62, given when it is first indexed), or ``"YYYY-MM-DD OOOOOO ~show_id"`` for a
+countable show while another countable show has the same date and show order (``long`` in its
+record), so lexicographic order is the contract's show order ``(date, show_order, show_id)``
+(see lua/lib.lua). The answers name shows by ``"YYYY-MM-DD OOOOOO show_id"``.
 
 Per band and source, the import checkpoint (``import_key``); per band, the highlights pushed
 (``pushed_key``). Global keys: the events stream,

@@ -169,6 +169,10 @@ def dashboard_routes(service: Any) -> list[Any]:
         if not newest:
             return {"show_id": None, "date": None}
         sk = newest[0].decode()
-        return {"show_id": keys.unstored(sk[keys.SHOWKEY_ID :]), "date": sk[:10]}
+        tail = sk[keys.SHOWKEY_ID :]  # a code, or "~" and the show_id (see projections/keys.py)
+        if not tail.startswith("~"):
+            shows = keys.band_key(band, "shows", generation)
+            tail = "~" + (await service.redis.hget(shows, "!" + tail) or b"").decode()
+        return {"show_id": keys.unstored(tail[1:]), "date": sk[:10]}
 
     return [static, trends, song, latest]

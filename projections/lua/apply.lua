@@ -204,11 +204,11 @@ local function show_plays(show_id)
 end
 
 -- add (or remove) one live slot of a live show to (from) the indexes
-local function index_slot(add, show, sk, pos4, slot)
+local function index_slot(add, show, show_id, sk, pos4, slot)
   local song = slot[3]
   if is_play(show, slot) then
     months[string.sub(sk, 1, 7)] = true
-    tallies[sk_show(sk)] = true
+    tallies[show_id] = true
     play_changes[song] = play_changes[song] or {}
     play_changes[song][sk .. ' ' .. pos4 .. ' ' .. slot[2]] = add
   else
@@ -218,16 +218,73 @@ local function index_slot(add, show, sk, pos4, slot)
   dirty[song] = true
 end
 
--- add (or remove) a show and all its live slots to (from) the indexes, if the show is live
-local function index_show(add, show_id, show)
-  if not is_live(show) then return end
+-- add (or remove) a live show and all its live slots to (from) the indexes, under its showkey
+local function index_show_as(add, show_id, show)
   local sk = showkey(show, show_id)
   if show.counts then
     if add then redis.call('ZADD', K_ORDER, 0, sk) else redis.call('ZREM', K_ORDER, sk) end
     months[string.sub(sk, 1, 7)] = true
   end
   for pos4, slot in pairs(show_slots(show_id)) do
-    if slot and slot[2] then index_slot(add, show, sk, pos4, slot) end
+    if slot and slot[2] then index_slot(add, show, show_id, sk, pos4, slot) end
+  end
+end
+
+-- give a show its code (see showkey in lib.lua) if it has none: written to its stored record at
+-- once (and nothing else of this call with it), so that a retry of a failed call finds it
+local function give_code(show_id, show)
+  if show.c then return end
+  local stored = hget_json(K_SHOWS, show_id) or {}
+  if not stored.c then
+    stored.c = base62(redis.call('HINCRBY', K_META, 'shows', 1) - 1)
+    redis.call('HSET', K_SHOWS, show_id, cjson.encode(stored), '!' .. stored.c, show_id)
+  end
+  show.c = stored.c
+  SHOW_OF[stored.c] = show_id
+end
+
+-- the showkeys of the countable shows of a show's date and show order (itself included, if indexed)
+local function same_day_and_order(show)
+  local head = show.date .. ' ' .. string.format(ORDER_FORMAT, show.ord)
+  return redis.call('ZRANGEBYLEX', K_ORDER, lo(head), hi(head))
+end
+
+-- make the countable show of showkey `sk` take its long showkey (`long`) or its code's: if its
+-- record says otherwise, it is taken out of the indexes under the showkey its record gives
+-- and indexed again under the other (what a failed call left of either is mended so)
+local function rekey(sk, long)
+  local show_id = sk_show(sk)
+  local show = get_show(show_id)
+  if (show.long or false) == long then return end
+  index_show_as(false, show_id, show)
+  show.long = long or nil
+  index_show_as(true, show_id, show)
+  put_show(show_id, show)
+end
+
+-- add (or remove) a show and all its live slots to (from) the indexes, if the show is live; a
+-- countable show whose date and show order another has too takes its long showkey, and so
+-- do the others; one left alone by a removal takes its code's again
+local function index_show(add, show_id, show)
+  if not is_live(show) then return end
+  if add then
+    give_code(show_id, show)
+    show.long = nil
+    if show.counts then
+      local mine, others = {[showkey(show, show_id)] = true}, {}
+      show.long = true
+      mine[showkey(show, show_id)] = true
+      for _, sk in ipairs(same_day_and_order(show)) do
+        if not mine[sk] then others[#others + 1] = sk end  -- (a failed call's may be there)
+      end
+      show.long = #others > 0 or nil
+      for _, sk in ipairs(others) do rekey(sk, true) end
+    end
+  end
+  index_show_as(add, show_id, show)
+  if not add and show.counts then
+    local others = same_day_and_order(show)
+    if #others == 1 then rekey(others[1], false) end
   end
 end
 
@@ -242,7 +299,8 @@ local function show_recorded(e)
   end
   local old = get_show(e.id)
   if old and (not vless(old.v, e.v) or not vless(old.rm, e.v)) then return renamed end
-  local new = {v = e.v, rm = old and old.rm, date = e.date, ord = e.ord, counts = e.counts, d = e.d}
+  local new = {v = e.v, rm = old and old.rm, date = e.date, ord = e.ord, counts = e.counts, d = e.d,
+               c = old and old.c, long = old and old.long}
   local moved = not (is_live(old) and old.date == new.date and old.ord == new.ord and old.counts == new.counts)
   if moved and old then index_show(false, e.id, old) end
   if moved then index_show(true, e.id, new) end
@@ -282,8 +340,8 @@ local function slot_written(e)
   end
   local live = is_live(show)
   local sk = live and showkey(show, e.id)
-  if live and old and old[2] then index_slot(false, show, sk, pos4, old) end
-  if live and new[2] then index_slot(true, show, sk, pos4, new) end
+  if live and old and old[2] then index_slot(false, show, e.id, sk, pos4, old) end
+  if live and new[2] then index_slot(true, show, e.id, sk, pos4, new) end
   put_slot(e.id, pos4, new)
   return 1
 end

@@ -72,9 +72,11 @@ for _, row in ipairs(candidates) do
   end
   if row[4] then rows[#rows + 1] = row end
 end
-local out, shows, at, songs = {}, {}, {}, {}  -- shows: each show once; at: show -> its place there
+local out, shows, at, songs, sks = {}, {}, {}, {}, {}  -- shows: each show once; at: show -> its place there
+for i, row in ipairs(rows) do sks[i] = row[2] end
+local ids = sk_ids(sks)
 for i, row in ipairs(rows) do
-  local show = sk_show(row[2])
+  local show = ids[i]
   if not at[show] then
     shows[#shows + 1] = show
     at[show] = #shows
@@ -84,6 +86,7 @@ end
 local song_records = hmget(K_SONGS, songs)
 for i, row in ipairs(rows) do
   local song, sk, prev = row[1], row[2], row[4]
-  out[i] = {song_records[i], song, sk, prev, day(sk) - day(prev), index(sk) - index(prev), at[sk_show(sk)]}
+  out[i] = {song_records[i], song, string.sub(sk, 1, SHOWKEY_ID - 1) .. ids[i], prev, day(sk) - day(prev),
+            index(sk) - index(prev), at[ids[i]]}
 end
 return {redis.call('HGET', K_META, 'name'), out, hmget(K_SHOWS, shows)}

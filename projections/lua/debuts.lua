@@ -10,7 +10,7 @@ local as_of = ARGV[3]
 local rows = {}
 for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, ARGV[1], ARGV[2])) do
   local count, first_sk, last_sk = parse_summary(redis.call('HGET', K_SUMMARY, song))
-  rows[#rows + 1] = {redis.call('HGET', K_SONGS, song), song, first_sk,
+  rows[#rows + 1] = {redis.call('HGET', K_SONGS, song), song, full_showkey(first_sk),
                      plays_upto(song, count, last_sk, as_of), redis.call('HGET', K_SHOWS, sk_show(first_sk))}
 end
 return {redis.call('HGET', K_META, 'name'), rows}

@@ -1,7 +1,7 @@
 --[[ lib.lua: helpers shared by every script; projections.scripts puts this file in front of each.
 
 KEYS[1..19] are a band's keys in projections.keys.BAND_KEYS order; the lex members of the
-sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO show_id".
+sorted sets are space-separated (see projections/keys.py), showkey "YYYY-MM-DD OOOOOO code".
 ]]
 local K_META, K_SHOWS, K_SONGS, K_ORDER, K_PLAYS, K_REPEATS, K_EXTRAS, K_FIRST, K_SEEN, K_SUMMARY, K_LAST,
       K_MONTHS, K_STAMP, K_MARKS, K_SETLISTS, K_HIATUSES, K_REGULARS, K_SLOTS, K_CODES =
@@ -49,13 +49,47 @@ local function hmget(key, fields)
   return out
 end
 
+--[[ A live show's showkey is "YYYY-MM-DD OOOOOO " and its code: a base-62 number given (by
+apply.lua) when it is first indexed, kept in its record (c) and, the other way, in K_SHOWS as
+field '!' .. code (a stored id holds no '!'). While another countable show has the same date
+and show order, a countable show's showkey ends in '~' .. show_id instead (its record says
+long), so that such shows are in show_id order. ]]
 local function showkey(show, show_id)
-  return show.date .. ' ' .. string.format(ORDER_FORMAT, show.ord) .. ' ' .. show_id
+  local head = show.date .. ' ' .. string.format(ORDER_FORMAT, show.ord) .. ' '
+  if show.long then return head .. '~' .. show_id end
+  return head .. show.c
 end
 
--- the show_id at the end of a showkey
+local SHOW_OF = {}  -- code -> show_id, as read or given by this call
+
+-- the show_ids (stored) of a list of showkeys
+local function sk_ids(sks)
+  local out, fields = {}, {}
+  for i, sk in ipairs(sks) do
+    local tail = string.sub(sk, SHOWKEY_ID)
+    if string.sub(tail, 1, 1) == '~' then
+      out[i] = string.sub(tail, 2)
+    elseif SHOW_OF[tail] then
+      out[i] = SHOW_OF[tail]
+    else
+      fields[#fields + 1] = '!' .. tail
+    end
+  end
+  if #fields > 0 then
+    for j, id in ipairs(hmget(K_SHOWS, fields)) do SHOW_OF[string.sub(fields[j], 2)] = id end
+    for i, sk in ipairs(sks) do out[i] = out[i] or SHOW_OF[string.sub(sk, SHOWKEY_ID)] end
+  end
+  return out
+end
+
+-- the show_id (stored) of a showkey
 local function sk_show(sk)
-  return string.sub(sk, SHOWKEY_ID)
+  return sk_ids({sk})[1]
+end
+
+-- a showkey as the answers name a show: "YYYY-MM-DD OOOOOO show_id"
+local function full_showkey(sk)
+  return string.sub(sk, 1, SHOWKEY_ID - 1) .. sk_show(sk)
 end
 
 local function is_live(show)
@@ -212,9 +246,7 @@ local function shows_and_plays(lo_, hi_)
   local order = redis.call('ZRANGEBYLEX', K_ORDER, lo_, hi_)
   local plays = 0
   if #order > 0 then
-    local ids = {}
-    for i, sk in ipairs(order) do ids[i] = sk_show(sk) end
-    for _, list in ipairs(hmget(K_SETLISTS, ids)) do
+    for _, list in ipairs(hmget(K_SETLISTS, sk_ids(order))) do
       if list then plays = plays + select(2, string.gsub(list, ' ', ' ')) + 1 end
     end
   end
@@ -279,9 +311,7 @@ end
 -- fn(showkey, setlist) for each of `order` (showkeys of countable shows) with a play: its
 -- plays' song_ids by position (the setlists hash)
 local function each_setlist(order, fn)
-  local ids = {}
-  for i, sk in ipairs(order) do ids[i] = sk_show(sk) end
-  local lists, all = hmget(K_SETLISTS, ids), {}
+  local lists, all = hmget(K_SETLISTS, sk_ids(order)), {}
   for i = 1, #order do
     for code in string.gmatch(lists[i] or '', '%S+') do all[#all + 1] = code end
   end

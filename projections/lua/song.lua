@@ -20,4 +20,7 @@ for _, entry in ipairs(upto_as_of) do
   local sk, pos4, set = play_parts(entry)
   plays[#plays + 1] = {sk, tonumber(pos4), set, index and index[sk] or show_index(sk)}
 end
+local sks = {}
+for i, play in ipairs(plays) do sks[i] = play[1] end
+for i, id in ipairs(sk_ids(sks)) do plays[i][1] = string.sub(sks[i], 1, SHOWKEY_ID - 1) .. id end
 return {record, total or redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. as_of .. '~'), plays}
