@@ -29,9 +29,10 @@ marks          hash    song_id -> "YYYY offset n\\n" for each year the song was 
                        in its packed plays that year's first play is, and how many plays
                        came before it (a read of the years asked about instead of the whole
                        string; velocity's plays up to a date; see lua/plays.lua)
-setlists       hash    show_id -> the song codes of its plays by position, space-separated
-                       (countable live shows with a play): what the windows of velocity and
-                       bustouts read, a show at a time, and how many plays a show had
+setlists       hash    the show's code (or "~" + show_id: its showkey's end) -> the song codes
+                       of its plays by position, space-separated (countable live shows with a
+                       play): what the windows of velocity and bustouts read, a show at a
+                       time, and how many plays a show had
 hiatuses       zset    lex "song_id showkey n" for each play (the n-th of the song) followed by
                        the song's next play HIATUS_DAYS (180) or more days later; score: the
                        play's year x 10^7 + the next play's ordinal day. What a historical

@@ -117,7 +117,12 @@ async def assert_setlists(redis: Redis, band: str, events: list[dict[str, Any]])
     assert {code: song for song, code in codes.items() if not song.startswith("!")} == {
         code[1:]: song for code, song in codes.items() if code.startswith("!")
     }  # one code a song, both ways
-    songs = {show.decode(): [codes["!" + c] for c in setlist.decode().split(" ")] for show, setlist in stored.items()}
+    shows = await redis.hgetall(keys.band_key(band, "shows"))
+
+    def show_id(field: bytes) -> str:  # a show's code, or "~" and its show_id (see projections/keys.py)
+        return field[1:].decode() if field.startswith(b"~") else shows[b"!" + field].decode()
+
+    songs = {show_id(show): [codes["!" + c] for c in setlist.decode().split(" ")] for show, setlist in stored.items()}
     assert songs == expected
 
 

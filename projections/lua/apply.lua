@@ -377,13 +377,14 @@ for song in pairs(dirty) do
     refresh_song(song, end_entries(song))
   end
 end
+-- a show's setlist is kept under its showkey's tail (sk_tail): under the other, if it was
+-- indexed again under its other showkey, none is left
 for show_id in pairs(tallies) do
-  local songs = show_plays(show_id)
+  local songs, show = show_plays(show_id), get_show(show_id)
+  redis.call('HDEL', K_SETLISTS, show.c, '~' .. show_id)
   if #songs > 0 then
     for i, song in ipairs(songs) do songs[i] = song_code(song) end
-    redis.call('HSET', K_SETLISTS, show_id, table.concat(songs, ' '))
-  else
-    redis.call('HDEL', K_SETLISTS, show_id)
+    redis.call('HSET', K_SETLISTS, sk_tail(showkey(show, show_id)), table.concat(songs, ' '))
   end
 end
 for month in pairs(months) do

@@ -37,18 +37,21 @@ end
 -- days before the window, more than HIATUS days before that play; if it begins with the
 -- window (a threshold of HIATUS days or more), it makes a bustout only if it is HIATUS days
 -- or more before. Either way, such a play is a stretch of the index (after the scan).
-local candidates, last = {}, {}  -- last: song -> the showkey of its play last seen
+local candidates, last = {}, {}  -- last: song code -> the showkey of its play last seen
 each_setlist(order, function(sk, setlist)
   local inside, at = sk >= from, 0
-  for _, song in ipairs(setlist) do
+  for code in string.gmatch(setlist, '%S+') do
     at = at + 1
-    local prev = last[song]
+    local prev = last[code]
     if inside and (prev == nil or gap(prev, sk) >= threshold) then
-      candidates[#candidates + 1] = {song, sk, at, prev or false}
+      candidates[#candidates + 1] = {code, sk, at, prev or false}
     end
-    last[song] = sk
+    last[code] = sk
   end
 end)
+local codes = {}
+for i, row in ipairs(candidates) do codes[i] = row[1] end
+for i, song in ipairs(code_songs(codes)) do candidates[i][1] = song end
 -- the stretches of HIATUS days or more (K_HIATUSES) that begin by the scan's first year and
 -- end in the window (one range a year), by song and the day they end on: the play before
 -- each first play in the scan, where it may make a bustout

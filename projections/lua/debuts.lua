@@ -7,10 +7,12 @@ Returns: {band name or false, {{song record JSON, song_id, debut showkey, plays 
 ]]
 local as_of = ARGV[3]
 
-local rows = {}
-for _, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, ARGV[1], ARGV[2])) do
+local rows, firsts = {}, {}
+for i, song in ipairs(redis.call('ZRANGEBYSCORE', K_FIRST, ARGV[1], ARGV[2])) do
   local count, first_sk, last_sk = parse_summary(redis.call('HGET', K_SUMMARY, song))
-  rows[#rows + 1] = {redis.call('HGET', K_SONGS, song), song, full_showkey(first_sk),
-                     plays_upto(song, count, last_sk, as_of), redis.call('HGET', K_SHOWS, sk_show(first_sk))}
+  rows[i] = {redis.call('HGET', K_SONGS, song), song, first_sk, (plays_upto(song, count, last_sk, as_of))}
+  firsts[i] = first_sk
 end
+local shows = hmget(K_SHOWS, sk_ids(firsts))
+for i, sk in ipairs(full_showkeys(firsts)) do rows[i][3], rows[i][5] = sk, shows[i] end
 return {redis.call('HGET', K_META, 'name'), rows}

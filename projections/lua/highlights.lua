@@ -47,7 +47,7 @@ end
 
 for _, sk in ipairs(redis.call('ZRANGEBYLEX', K_ORDER, '[' .. first_day, '(' .. last_day .. '~')) do
   local done = {}
-  for _, song in ipairs(setlist_songs(redis.call('HGET', K_SETLISTS, sk_show(sk)))) do
+  for _, song in ipairs(setlist_songs(redis.call('HGET', K_SETLISTS, sk_tail(sk)))) do
     if not done[song] then
       done[song] = true
       local key = sk .. ' '

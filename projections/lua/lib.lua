@@ -87,9 +87,22 @@ local function sk_show(sk)
   return sk_ids({sk})[1]
 end
 
--- a showkey as the answers name a show: "YYYY-MM-DD OOOOOO show_id"
-local function full_showkey(sk)
-  return string.sub(sk, 1, SHOWKEY_ID - 1) .. sk_show(sk)
+-- showkeys as the answers name a show, "YYYY-MM-DD OOOOOO show_id", in place
+local function full_showkeys(sks)
+  for i, id in ipairs(sk_ids(sks)) do sks[i] = string.sub(sks[i], 1, SHOWKEY_ID - 1) .. id end
+  return sks
+end
+
+-- where a showkey names its show (a code, or '~' .. show_id): the field of its setlist
+local function sk_tail(sk)
+  return string.sub(sk, SHOWKEY_ID)
+end
+
+-- the setlists' fields of a list of showkeys
+local function setlist_fields(sks)
+  local out = {}
+  for i, sk in ipairs(sks) do out[i] = sk_tail(sk) end
+  return out
 end
 
 local function is_live(show)
@@ -246,7 +259,7 @@ local function shows_and_plays(lo_, hi_)
   local order = redis.call('ZRANGEBYLEX', K_ORDER, lo_, hi_)
   local plays = 0
   if #order > 0 then
-    for _, list in ipairs(hmget(K_SETLISTS, sk_ids(order))) do
+    for _, list in ipairs(hmget(K_SETLISTS, setlist_fields(order))) do
       if list then plays = plays + select(2, string.gsub(list, ' ', ' ')) + 1 end
     end
   end
@@ -309,15 +322,11 @@ local function setlist_songs(raw)
 end
 
 -- fn(showkey, setlist) for each of `order` (showkeys of countable shows) with a play: its
--- plays' song_ids by position (the setlists hash)
+-- plays' song codes by position, space-separated (the setlists hash)
 local function each_setlist(order, fn)
-  local lists, all = hmget(K_SETLISTS, sk_ids(order)), {}
-  for i = 1, #order do
-    for code in string.gmatch(lists[i] or '', '%S+') do all[#all + 1] = code end
-  end
-  code_songs(all)  -- every code of the shows, read at once
+  local lists = hmget(K_SETLISTS, setlist_fields(order))
   for i, sk in ipairs(order) do
-    if lists[i] then fn(sk, setlist_songs(lists[i])) end
+    if lists[i] then fn(sk, lists[i]) end
   end
 end
 

@@ -22,5 +22,5 @@ for _, entry in ipairs(upto_as_of) do
 end
 local sks = {}
 for i, play in ipairs(plays) do sks[i] = play[1] end
-for i, id in ipairs(sk_ids(sks)) do plays[i][1] = string.sub(sks[i], 1, SHOWKEY_ID - 1) .. id end
+for i, sk in ipairs(full_showkeys(sks)) do plays[i][1] = sk end
 return {record, total or redis.call('ZLEXCOUNT', K_ORDER, '-', '(' .. as_of .. '~'), plays}

@@ -15,19 +15,19 @@ when fewer than `limit` songs were played in the 365 days do the songs at a scor
 ]]
 local as_of, d30, d90, d365, limit = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 
--- counts: song -> its plays in the 30, 90 and 365 days, and in as_of's year (which the 365
--- days hold) up to as_of
-local rows, counts, songs = {}, {}, {}
+-- counts: song code -> its plays in the 30, 90 and 365 days, and in as_of's year (which
+-- the 365 days hold) up to as_of
+local rows, counts, codes = {}, {}, {}
 local year = string.sub(as_of, 1, 4)
 each_setlist(shows_between(d365, as_of), function(sk, setlist)
   local date = string.sub(sk, 1, 10)
   local in90, in30, this_year = date >= d90, date >= d30, string.sub(date, 1, 4) == year
-  for _, song in ipairs(setlist) do
-    local w = counts[song]
+  for code in string.gmatch(setlist, '%S+') do
+    local w = counts[code]
     if not w then
       w = {0, 0, 0, 0}
-      counts[song] = w
-      songs[#songs + 1] = song
+      counts[code] = w
+      codes[#codes + 1] = code
     end
     w[3] = w[3] + 1
     if in90 then w[2] = w[2] + 1 end
@@ -35,8 +35,25 @@ each_setlist(shows_between(d365, as_of), function(sk, setlist)
     if this_year then w[4] = w[4] + 1 end
   end
 end)
-for _, song in ipairs(songs) do
-  local w = counts[song]
+-- the songs that can be among the first `limit` by score (those at the limit's score or
+-- above, or all of them if there are fewer), by song_id: only their codes are read
+local scores = {}
+for i, code in ipairs(codes) do
+  local w = counts[code]
+  scores[i] = -(3 * w[1] + 2 * w[2] + w[3])
+end
+table.sort(scores)
+local cut = #codes > limit and scores[limit] or 0
+local kept = {}
+for _, code in ipairs(codes) do
+  local w = counts[code]
+  if -(3 * w[1] + 2 * w[2] + w[3]) <= cut then kept[#kept + 1] = code end
+end
+local songs, by_song = {}, {}  -- by_song: song_id -> its counts
+for i, code in ipairs(kept) do songs[i] = code end
+for i, song in ipairs(code_songs(songs)) do
+  local w = counts[kept[i]]
+  by_song[song] = w
   rows[#rows + 1] = {song, false, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
 end
 local function ids_of(list)
@@ -81,7 +98,7 @@ each_marks(ids, function(i, marks)
   local row = later[i]
   local from = marks_upto(marks, string.format('%04d', tonumber(year) - 1)) + 1
   if from <= #marks / MARK then
-    local w = counts[row[1]]
+    local w = by_song[row[1]]
     row[2] = mark_plays(marks, from) + (w and w[4] or 0)  -- none: not played in the 365 days
   else
     row[2] = plays_upto(row[1], row[2][1], row[2][2], as_of, marks)
