@@ -165,8 +165,9 @@ def cluster_port() -> int:
 class LocalCluster:
     """A Redis Cluster of ``primaries`` local ``redis-server --cluster-enabled yes`` processes
     (no replicas; AOF on), each on a free port with a directory of its own under
-    ``directory``, the 16384 slots split evenly between them: for the tests, the benchmark and
-    trying the cluster mode out. ``url`` names one node, as ``REDIS_URL`` does."""
+    ``directory``, joined by ``redis-cli --cluster create`` (the 16384 slots split evenly
+    between them): for the tests, the benchmark and trying the cluster mode out. ``url`` names
+    one node, as ``REDIS_URL`` does."""
 
     SLOTS = 16384
 
@@ -189,11 +190,7 @@ class LocalCluster:
         clients = [redis.Redis(port=node.port) for node in self.nodes]
         try:
             if clients[0].cluster("info").get("cluster_state") != "ok":  # a new cluster: join it
-                share = -(-self.SLOTS // len(self.nodes))
-                for i, client in enumerate(clients):
-                    client.cluster("addslots", *range(i * share, min((i + 1) * share, self.SLOTS)))
-                for node in self.nodes[1:]:
-                    clients[0].cluster("meet", "127.0.0.1", node.port)
+                self._create(clients, timeout)
             deadline = time.monotonic() + timeout
             while not all(self._ready(client) for client in clients):
                 if time.monotonic() > deadline:
@@ -202,6 +199,23 @@ class LocalCluster:
         finally:
             for client in clients:
                 client.close()
+
+    def _create(self, clients: list[Any], timeout: float) -> None:
+        """``redis-cli --cluster create`` (the slots split evenly, no replicas); without a
+        ``redis-cli`` beside ``redis-server`` or on PATH, the same by CLUSTER ADDSLOTS and MEET."""
+        cli = shutil.which("redis-cli") or str(Path(redis_server_binary()).with_name("redis-cli"))
+        if Path(cli).exists():
+            nodes = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            command = [cli, "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            if done.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
+            return
+        share = -(-self.SLOTS // len(self.nodes))
+        for i, client in enumerate(clients):
+            client.cluster("addslots", *range(i * share, min((i + 1) * share, self.SLOTS)))
+        for node in self.nodes[1:]:
+            clients[0].cluster("meet", "127.0.0.1", node.port)
 
     def _ready(self, client: Any) -> bool:
         info = client.cluster("info")
