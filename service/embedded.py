@@ -49,7 +49,7 @@ class RedisServer:
     def __init__(
         self, directory: str | Path, port: int | None = None, extra_args: Sequence[str] = (), scheme: str = "redis"
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # redis-server runs in it: its paths absolute
         self.port = port or free_port()
         self.extra_args = tuple(extra_args)
         self.scheme = scheme
@@ -189,7 +189,7 @@ class LocalCluster:
                 node.start()
         clients = [redis.Redis(port=node.port) for node in self.nodes]
         try:
-            if clients[0].cluster("info").get("cluster_state") != "ok":  # a new cluster: join it
+            if int(clients[0].cluster("info").get("cluster_slots_assigned", 0)) == 0:  # a new cluster: join it
                 self._create(clients, timeout)
             deadline = time.monotonic() + timeout
             while not all(self._ready(client) for client in clients):
