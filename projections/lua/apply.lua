@@ -10,7 +10,9 @@ Returns: how many events and song records changed the state (0: every event a du
 Convergence: for every natural key (show; show + position; song title; band name) the
 payload with the greatest v wins, and a ShowRemoved is a tombstone that wipes every slot
 of the show written before it. Applying a payload whose v is not newer than what is stored
-changes nothing, so re-delivery, duplicates and any processing order give the same state.
+changes nothing, so re-delivery, duplicates and any processing order give the same state
+(but for the codes that name shows and songs, given in the order they are first seen: the
+same answers).
 
 Retry safety: Redis does not roll back a script that fails midway. The records (shows,
 slots, song titles) are read into and written through a cache for the batch, and written to
@@ -19,8 +21,9 @@ after its last one appended, any other change merged in from the first show it t
 its marks and its long stretches between plays with them;
 idempotent, no counters) and what is derived from them (summaries, first and seen days,
 per-show counts and setlists, per-month counts: recomputed, not counted). A batch interrupted midway has
-written no record, so its re-application redoes all of it (finding its plays already
-there, it merges them in again, which changes nothing, and rewrites their marks).
+written no record but the codes it gave (written at once, see lib.lua, and found again), so
+its re-application redoes all of it (finding its plays already there, it merges them in
+again, which changes nothing, and rewrites their marks).
 ]]
 
 local shows = {}        -- show_id -> decoded show record (false: none)
