@@ -19,6 +19,7 @@ from compare import compare_aggregates, compare_details
 from conftest import shared_data
 from factory import perf, show
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 from reference import Reference
 from test_processes import Consumers
 
@@ -137,6 +138,22 @@ async def pending(redis: Redis, streams: Streams) -> int:
     return sum([int((await redis.xpending(s, keys.CONSUMER_GROUP))["pending"]) for s in streams.names])
 
 
+async def groups_created(redis: Redis, streams: Streams, timeout: float = 60) -> None:
+    """Until a ``serve`` has created every partition's consumer group (it does on starting)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    for stream in streams.names:
+        while not await has_group(redis, stream):
+            assert asyncio.get_running_loop().time() < deadline, f"no consumer group on {stream}"
+            await asyncio.sleep(0.1)
+
+
+async def has_group(redis: Redis, stream: str) -> bool:
+    try:
+        return any(g["name"] == keys.CONSUMER_GROUP.encode() for g in await redis.xinfo_groups(stream))
+    except ResponseError:  # no such stream yet
+        return False
+
+
 async def test_consumers_killed_on_a_cluster_lose_nothing(cluster: LocalCluster, credis: Redis) -> None:
     events = histories()
     rng = random.Random(9)
@@ -144,6 +161,7 @@ async def test_consumers_killed_on_a_cluster_lose_nothing(cluster: LocalCluster,
     try:
         group.start()
         group.start()
+        await groups_created(credis, Streams(PARTITIONS))
         publishing = asyncio.create_task(publish(credis, [json.dumps(e) for e in events], streams=Streams(PARTITIONS)))
         held = 0
         for _ in range(3):  # kill a running consumer at a random point, start another
@@ -167,6 +185,7 @@ async def test_a_primary_restarted_mid_ingest_loses_nothing(cluster: LocalCluste
     group = serving(cluster.url)
     try:
         group.start()
+        await groups_created(credis, Streams(PARTITIONS))
         refs = await publish(credis, lines[: len(lines) // 2], streams=Streams(PARTITIONS))
         await asyncio.sleep(0.5)
         lag = await group_lag(credis, Streams(PARTITIONS))

@@ -327,6 +327,7 @@ end
 -- PerformanceAdded (e.t == 'P') and PerformanceRemoved (e.t == 'X') share one path
 local function slot_written(e)
   if e.t == 'P' then
+    song_code(e.song)  -- given in log order, however the log is cut into calls
     local t = titles[e.song]
     if t == nil or vless(t.v, e.v) then titles[e.song] = {v = e.v, title = e.title, slug = e.slug} end
   end
