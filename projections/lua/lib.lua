@@ -116,8 +116,6 @@ code, "!" .. code -> song_id; a stored id holds no "!"). A code is written with 
 first slot and never changes, so a call that fails after giving one finds it on its retry. ]]
 
 local DIGITS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-local DIGIT = {}
-for i = 1, 62 do DIGIT[string.sub(DIGITS, i, i)] = i - 1 end
 
 local function base62(n)
   local out = ''
@@ -131,7 +129,10 @@ end
 
 local function from_base62(text)
   local n = 0
-  for i = 1, #text do n = n * 62 + DIGIT[string.sub(text, i, i)] end
+  for i = 1, #text do
+    local b = string.byte(text, i)  -- '0'-'9', 'A'-'Z', 'a'-'z': DIGITS' order
+    n = n * 62 + b - (b >= 97 and 61 or b >= 65 and 55 or 48)
+  end
   return n
 end
 

@@ -40,21 +40,21 @@ end)
 local scores = {}
 for i, code in ipairs(codes) do
   local w = counts[code]
-  scores[i] = -(3 * w[1] + 2 * w[2] + w[3])
+  w[5] = 3 * w[1] + 2 * w[2] + w[3]
+  scores[i] = -w[5]
 end
 table.sort(scores)
-local cut = #codes > limit and scores[limit] or 0
+local cut = #codes > limit and -scores[limit] or 0
 local kept = {}
 for _, code in ipairs(codes) do
-  local w = counts[code]
-  if -(3 * w[1] + 2 * w[2] + w[3]) <= cut then kept[#kept + 1] = code end
+  if counts[code][5] >= cut then kept[#kept + 1] = code end
 end
 local songs, by_song = {}, {}  -- by_song: song_id -> its counts
 for i, code in ipairs(kept) do songs[i] = code end
 for i, song in ipairs(code_songs(songs)) do
   local w = counts[kept[i]]
   by_song[song] = w
-  rows[#rows + 1] = {song, false, w[1], w[2], w[3], 3 * w[1] + 2 * w[2] + w[3]}
+  rows[#rows + 1] = {song, false, w[1], w[2], w[3], w[5]}
 end
 local function ids_of(list)
   local out = {}
